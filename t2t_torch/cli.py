@@ -1,0 +1,94 @@
+"""Command-line entry points: `train.py` / `t2t-train` and `t2t-datagen` (T2T's t2t-trainer and t2t-datagen).
+
+Before Hydra starts, the entry point imports `usr_dir=...` (its registrations and its `conf/`), publishes every
+registered problem as a `problem=` option, and composes the config once so that a bad name or override ends in
+one line naming the fix (exit status 2) rather than a traceback. Errors the user can fix (`T2TUserError`) raised
+while running are reported the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from t2t_torch.errors import T2TUserError
+
+_NO_PREFLIGHT_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc",
+                       "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--resolve", "-p",
+                       "--package"}
+
+log = logging.getLogger(__name__)
+
+
+def _fail(error: T2TUserError, program: str) -> None:
+    print(f"{program}: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _preflight(config_name: str, program: str) -> None:
+    """usr_dir import, problem options, and a one-line error for a bad command line (see module docstring)."""
+    import t2t_torch  # noqa: F401  (registers the built-ins)
+    from t2t_torch.config_check import compose_config
+    from t2t_torch.config_store import register_problem_configs
+    from t2t_torch.usr_dir import import_usr_dir, usr_conf_dir
+
+    argv = sys.argv[1:]
+    search_path: list[Path] = []
+    try:
+        for arg in argv:
+            if arg.startswith("usr_dir="):
+                value = arg.split("=", 1)[1]
+                import_usr_dir(value)
+                if (conf := usr_conf_dir(value)) is not None:
+                    search_path.append(conf)
+        register_problem_configs()
+        if search_path:
+            sys.argv.append(f"hydra.searchpath=[{','.join(f'file://{p}' for p in search_path)}]")
+        if not _NO_PREFLIGHT_FLAGS.intersection(a.split("=", 1)[0] for a in argv):
+            compose_config([a for a in argv if not a.startswith("-")], config_name, search_path)
+    except T2TUserError as error:
+        _fail(error, program)
+
+
+def _report_errors(program: str, run: Callable[[], Any]) -> Any:
+    try:
+        return run()
+    except T2TUserError as error:
+        _fail(error, program)
+
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+def _train_task(cfg: DictConfig) -> Any:
+    from t2t_torch.train import train
+
+    metrics = _report_errors("t2t-train", lambda: train(cfg))
+    objective = cfg.get("objective")
+    return metrics.get(objective) if objective else metrics
+
+
+@hydra.main(config_path="conf", config_name="datagen", version_base="1.3")
+def _datagen_task(cfg: DictConfig) -> None:
+    from t2t_torch.train import build_problem
+
+    def run() -> None:
+        problem = build_problem(cfg)
+        problem.generate_data(Path(cfg.data_dir).expanduser())
+        print(f"Prepared {problem.name} in {Path(cfg.data_dir).expanduser()}")
+
+    _report_errors("t2t-datagen", run)
+
+
+def train_main() -> None:
+    _preflight("train", "t2t-train")
+    _train_task()
+
+
+def datagen_main() -> None:
+    _preflight("datagen", "t2t-datagen")
+    _datagen_task()

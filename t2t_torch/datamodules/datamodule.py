@@ -1,0 +1,105 @@
+"""The LightningDataModule that serves any problem (T2T's `Problem.input_fn`, as a Lightning DataModule).
+
+`prepare_data` runs the problem's preparation once (rank 0 of each node; a file lock guards the rest), `setup`
+memory-maps the prepared splits, and the dataloaders batch them by token budget. Its `state_dict` records how far
+the current epoch got, so a resumed run continues with the very batch the interrupted one would have seen next.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from t2t_torch.datamodules.batching import BatchingConfig, TokenBucketBatchSampler, collate_padded
+from t2t_torch.datamodules.problem import Problem
+
+log = logging.getLogger(__name__)
+
+
+class ProblemDataModule(L.LightningDataModule):
+    def __init__(self, problem: Problem, data_dir: str | Path, batching: BatchingConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.problem = problem
+        self.data_dir = Path(data_dir).expanduser()
+        self.batching = batching
+        self.seed = seed
+        self.datasets: dict[str, Any] = {}
+        self._resume: tuple[int, int] | None = None
+        self._train_sampler: TokenBucketBatchSampler | None = None
+
+    def prepare_data(self) -> None:
+        self.problem.generate_data(self.data_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in self.problem.splits:
+            if split not in self.datasets:
+                self.datasets[split] = self.problem.dataset(split, self.data_dir)
+
+    def eval_split(self) -> str:
+        return "dev" if "dev" in self.problem.splits else self.problem.splits[-1]
+
+    def _replicas(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def _loader(self, split: str, sampler: TokenBucketBatchSampler) -> DataLoader:
+        workers = self.batching.num_workers
+        return DataLoader(
+            self.datasets[split],
+            batch_sampler=sampler,
+            collate_fn=partial(collate_padded, pad_id=self.problem.info().pad_id),
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        replicas, rank = self._replicas()
+        lengths = self.datasets["train"].lengths()
+        sampler = TokenBucketBatchSampler(
+            lengths, self.batching, shuffle=True, seed=self.seed, drop_long=True, num_replicas=replicas, rank=rank
+        )
+        if self._resume is not None:
+            sampler.resume_at(*self._resume)
+            self._resume = None
+        kept = int((lengths <= self.batching.effective_max_length).sum())
+        if kept < len(lengths):
+            log.info("Dropped %d training examples longer than max_length=%d", len(lengths) - kept,
+                     self.batching.effective_max_length)
+        log.info("Train batches per epoch: %d, padding fraction: %.1f%%", len(sampler), 100 * sampler.padding_fraction())
+        self._train_sampler = sampler
+        return self._loader("train", sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        replicas, rank = self._replicas()
+        sampler = TokenBucketBatchSampler(
+            self.datasets[split].lengths(), self.batching, shuffle=False,
+            drop_long=self.batching.eval_drop_long_sequences, num_replicas=replicas, rank=rank,
+        )
+        return self._loader(split, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.eval_split())
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test" if "test" in self.problem.splits else self.eval_split())
+
+    def padding_fraction(self) -> float:
+        return self._train_sampler.padding_fraction() if self._train_sampler is not None else float("nan")
+
+    # Data position for exact resumption -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": trainer.current_epoch, "batches_done": int(progress.processed)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self._resume = (int(state["epoch"]), int(state["batches_done"]))
+

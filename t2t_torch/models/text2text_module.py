@@ -1,0 +1,71 @@
+"""The LightningModule of the text-to-text model family (T2T's `T2TModel.estimator_model_fn`, without the god class).
+
+It builds the registered network from names and plain dicts — so `load_from_checkpoint` and decoding rebuild
+everything from the checkpoint alone — and owns what surrounds the network: the optimizer and learning-rate
+schedule (`t2t_torch.optim`) and the eval metrics (`SequenceMetrics`). The loss is the
+network's own (`forward` returns it, as T2T's model_fn returns `(logits, losses)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+
+from t2t_torch import registry
+from t2t_torch.datamodules.problem import ProblemInfo
+from t2t_torch.metrics.sequence_metrics import SequenceMetrics
+from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer
+
+
+class Text2TextModule(L.LightningModule):
+    def __init__(
+        self,
+        model_name: str,
+        model_hparams: Mapping[str, Any],
+        optim_hparams: Mapping[str, Any],
+        problem_info: Mapping[str, Any],
+        problem_name: str = "",
+        eval_metrics: tuple[str, ...] | list[str] = (),
+        run_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """All arguments are plain containers (saved as the checkpoint's hyper_parameters, loadable with
+        `weights_only=True`); `run_config` is the composed Hydra config of the run, kept for reproducibility."""
+        super().__init__()
+        self.save_hyperparameters()
+        self.info = ProblemInfo(**problem_info)
+        self.model = registry.model(model_name)(dict(model_hparams), self.info)
+        self.optim_config = OptimConfig.from_mapping(optim_hparams)
+        self.val_metrics = SequenceMetrics(with_edit_distance="edit_distance" in eval_metrics, pad_id=self.info.pad_id)
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.model(batch)
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self.model(batch)
+        batch_size = batch["targets"].size(0)
+        self.log("train/loss", out["loss"], prog_bar=True, batch_size=batch_size)
+        self.log("train/tokens", out["num_tokens"], reduce_fx="sum", batch_size=batch_size)
+        return out["loss"]
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        out = self.model(batch)
+        self.val_metrics.update(out["logits"], batch["targets"], out["loss"] * out["num_tokens"])
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self.val_metrics.compute()
+        for name, value in metrics.items():  # already reduced across processes by torchmetrics
+            self.log(f"eval/{name}", value, prog_bar=name == "accuracy_per_sequence")
+        self.val_metrics.reset()
+
+    test_step = validation_step
+    on_test_epoch_end = on_validation_epoch_end
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = build_optimizer(self.model.named_parameters(), self.optim_config)
+        train_steps = self.trainer.max_steps if self.trainer.max_steps > 0 else None
+        hidden_size = getattr(getattr(self.model, "config", None), "hidden_size", 0)
+        scheduler = build_lr_scheduler(optimizer, self.optim_config, hidden_size, train_steps=train_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}

@@ -1,0 +1,172 @@
+"""The one registry of problems, models and hparams sets (ports T2T's `utils/registry.py`).
+
+Problems and models register with a decorator at import time of their module; `t2t_torch/__init__.py` imports
+every built-in module explicitly (no import side effects hidden behind try/except), and `import_usr_dir` imports
+a user's folder the same way. Hparams sets are the YAML files of the `hparams` config group: the package's own
+`conf/hparams/` plus the `conf/hparams/` of every user folder added with `add_config_dir`.
+
+Duplicate names raise; unknown names raise `UnknownNameError` with the closest registered names.
+`t2t-registry` (or `python -m t2t_torch.registry`) prints everything with a one-line description.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from t2t_torch.errors import UnknownNameError, did_you_mean
+
+if TYPE_CHECKING:
+    from t2t_torch.datamodules.problem import Problem
+
+REVERSED_SUFFIX = "_rev"
+PACKAGE_CONF_DIR = Path(__file__).parent / "conf"
+
+_PROBLEMS: dict[str, type] = {}
+_MODELS: dict[str, type] = {}
+_CONFIG_DIRS: list[Path] = [PACKAGE_CONF_DIR]
+
+T = TypeVar("T", bound=type)
+
+
+def default_name(cls: type) -> str:
+    """CamelCase class name -> snake_case registry name, as T2T does (`AlgorithmicReverseBinary40`)."""
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls.__name__)
+    return name.lower()
+
+
+def _register(table: dict[str, type], kind: str, name: str | None) -> Callable[[T], T]:
+    def decorator(cls: T) -> T:
+        key = name or default_name(cls)
+        if key in table and table[key] is not cls:
+            raise ValueError(f"{kind} '{key}' is already registered by {table[key].__module__}.{table[key].__qualname__}")
+        if kind == "problem" and key.endswith(REVERSED_SUFFIX):
+            raise ValueError(f"problem names may not end in '{REVERSED_SUFFIX}': that suffix is added automatically")
+        table[key] = cls
+        cls.registered_name = key
+        return cls
+
+    return decorator
+
+
+def register_problem(name: str | None = None) -> Callable[[T], T]:
+    """Class decorator: register a `Problem` subclass under `name` (default: snake_case of the class name)."""
+    return _register(_PROBLEMS, "problem", name)
+
+
+def register_model(name: str | None = None) -> Callable[[T], T]:
+    """Class decorator: register an `nn.Module` with a `from_hparams(hparams, problem_info)` constructor."""
+    return _register(_MODELS, "model", name)
+
+
+def list_problems(include_reversed: bool = False) -> list[str]:
+    names = sorted(_PROBLEMS)
+    if include_reversed:
+        names += [n + REVERSED_SUFFIX for n in names]
+    return sorted(names)
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def problem_class(name: str) -> type:
+    """The class registered as `name` (a `_rev` suffix resolves to the base problem's class)."""
+    base = name[: -len(REVERSED_SUFFIX)] if name.endswith(REVERSED_SUFFIX) else name
+    if base not in _PROBLEMS:
+        raise UnknownNameError(
+            f"unknown problem '{name}'.{did_you_mean(name, list_problems(include_reversed=True))}"
+            " Run t2t-registry to list problems."
+        )
+    return _PROBLEMS[base]
+
+
+def problem(name: str, **config: Any) -> Problem:
+    """An instance of the problem `name`; `<name>_rev` swaps its inputs and targets. `config` overrides its knobs."""
+    cls = problem_class(name)
+    return cls(was_reversed=name.endswith(REVERSED_SUFFIX), **config)
+
+
+def model_class(name: str) -> type:
+    if name not in _MODELS:
+        raise UnknownNameError(f"unknown model '{name}'.{did_you_mean(name, _MODELS)} Run t2t-registry to list models.")
+    return _MODELS[name]
+
+
+def model(name: str) -> Callable[..., Any]:
+    """The constructor of model `name`: call it as `model(name)(hparams, problem_info)` to get the nn.Module."""
+    return model_class(name).from_hparams
+
+
+def add_config_dir(path: str | Path) -> None:
+    """Add a folder holding config groups (`hparams/`, `problem/`, ...) so its hparams sets join the registry."""
+    path = Path(path).resolve()
+    if path not in _CONFIG_DIRS:
+        _CONFIG_DIRS.append(path)
+
+
+def config_dirs() -> list[Path]:
+    return list(_CONFIG_DIRS)
+
+
+def _hparams_files() -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for conf in _CONFIG_DIRS:
+        for file in sorted((conf / "hparams").glob("*.yaml")):
+            files.setdefault(file.stem, file)
+    return files
+
+
+def list_hparams() -> list[str]:
+    return sorted(_hparams_files())
+
+
+def hparams_file(name: str) -> Path:
+    files = _hparams_files()
+    if name not in files:
+        raise UnknownNameError(
+            f"unknown hparams set '{name}'.{did_you_mean(name, files)} Run t2t-registry to list hparams sets."
+        )
+    return files[name]
+
+
+def describe(obj: type | Path) -> str:
+    """First line of a class docstring, or the leading `#` comment line of a YAML file."""
+    if isinstance(obj, Path):
+        for line in obj.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                return line.lstrip("# ").strip()
+        return ""
+    doc = (obj.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def registry_table() -> str:
+    """Everything registered, one line each, grouped by kind."""
+    lines = [f"Problems ({len(_PROBLEMS)}; add _rev to any name to swap inputs and targets):"]
+    lines += [f"  {n:<44} {describe(_PROBLEMS[n])}" for n in list_problems()]
+    lines += ["", f"Models ({len(_MODELS)}):"]
+    lines += [f"  {n:<44} {describe(_MODELS[n])}" for n in list_models()]
+    files = _hparams_files()
+    lines += ["", f"Hparams sets ({len(files)}):"]
+    lines += [f"  {n:<44} {describe(files[n])}" for n in sorted(files)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`t2t-registry [usr_dir=PATH]`: print every registered problem, model and hparams set."""
+    import t2t_torch  # noqa: F401  (registers the built-ins)
+    from t2t_torch.usr_dir import import_usr_dir
+
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg.startswith("usr_dir="):
+            import_usr_dir(arg.split("=", 1)[1])
+    print(registry_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
