@@ -21,6 +21,8 @@ from t2t_torch.registry import (
 
 # Built-ins: every module that registers something is imported here, explicitly.
 from t2t_torch.datamodules import algorithmic as _algorithmic  # noqa: F401
+from t2t_torch.datamodules import translate as _translate  # noqa: F401
+from t2t_torch.datamodules import translate_bible as _translate_bible  # noqa: F401
 from t2t_torch.models import transformer as _transformer  # noqa: F401
 
 __all__ = ["list_hparams", "list_models", "list_problems", "model", "problem", "register_model", "register_problem"]

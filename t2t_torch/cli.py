@@ -35,7 +35,7 @@ def _preflight(config_name: str, program: str) -> None:
     """usr_dir import, problem options, and a one-line error for a bad command line (see module docstring)."""
     import t2t_torch  # noqa: F401  (registers the built-ins)
     from t2t_torch.config_check import compose_config
-    from t2t_torch.config_store import register_problem_configs
+    from t2t_torch.config_store import register_configs
     from t2t_torch.usr_dir import import_usr_dir, usr_conf_dir
 
     argv = sys.argv[1:]
@@ -47,13 +47,24 @@ def _preflight(config_name: str, program: str) -> None:
                 import_usr_dir(value)
                 if (conf := usr_conf_dir(value)) is not None:
                     search_path.append(conf)
-        register_problem_configs()
-        if search_path:
-            sys.argv.append(f"hydra.searchpath=[{','.join(f'file://{p}' for p in search_path)}]")
+        register_configs()
+        if search_path:  # next to the usr_dir= override: argparse refuses overrides after --config-name etc.
+            at = next(i for i, a in enumerate(sys.argv) if a.startswith("usr_dir=")) + 1
+            sys.argv.insert(at, f"hydra.searchpath=[{','.join(f'file://{p}' for p in search_path)}]")
         if not _NO_PREFLIGHT_FLAGS.intersection(a.split("=", 1)[0] for a in argv):
-            compose_config([a for a in argv if not a.startswith("-")], config_name, search_path)
+            overrides = [a for a in argv if not a.startswith("-")]
+            compose_config(overrides, config_name, search_path)
+            if config_name == "train" and _is_sweep(argv):
+                from t2t_torch.sweeps.plan import check_sweep_command
+
+                check_sweep_command(overrides, config_name, search_path)
     except T2TUserError as error:
         _fail(error, program)
+
+
+def _is_sweep(argv: list[str]) -> bool:
+    """A multirun (`-m`), or a search picked with `hparams_search=` (its config sets hydra.mode=MULTIRUN)."""
+    return any(a in ("-m", "--multirun") or a.lstrip("+").startswith("hparams_search=") for a in argv)
 
 
 def _report_errors(program: str, run: Callable[[], Any]) -> Any:
@@ -67,9 +78,16 @@ def _report_errors(program: str, run: Callable[[], Any]) -> Any:
 def _train_task(cfg: DictConfig) -> Any:
     from t2t_torch.train import train
 
-    metrics = _report_errors("t2t-train", lambda: train(cfg))
-    objective = cfg.get("objective")
-    return metrics.get(objective) if objective else metrics
+    def run() -> Any:
+        metrics = train(cfg)
+        objective = cfg.get("objective")
+        if not objective:
+            return metrics
+        from t2t_torch.sweeps.plan import objective_value
+
+        return objective_value(metrics, objective)  # None: stopped early; a missing metric is a one-line error
+
+    return _report_errors("t2t-train", run)
 
 
 @hydra.main(config_path="conf", config_name="datagen", version_base="1.3")

@@ -158,13 +158,19 @@ def registry_table() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """`t2t-registry [usr_dir=PATH]`: print every registered problem, model and hparams set."""
-    import t2t_torch  # noqa: F401  (registers the built-ins)
+    # Under `python -m t2t_torch.registry` this file runs as __main__: use the package's registry module.
+    from t2t_torch import registry
+    from t2t_torch.errors import T2TUserError
     from t2t_torch.usr_dir import import_usr_dir
 
-    for arg in sys.argv[1:] if argv is None else argv:
-        if arg.startswith("usr_dir="):
-            import_usr_dir(arg.split("=", 1)[1])
-    print(registry_table())
+    try:
+        for arg in sys.argv[1:] if argv is None else argv:
+            if arg.startswith("usr_dir="):
+                import_usr_dir(arg.split("=", 1)[1])
+    except T2TUserError as error:
+        print(f"t2t-registry: error: {error}", file=sys.stderr)
+        return 2
+    print(registry.registry_table())
     return 0
 
 

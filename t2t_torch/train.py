@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
 from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.preemption_checkpoint import PreemptionCheckpoint
 from t2t_torch.datamodules.batching import BatchingConfig
@@ -72,6 +73,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
         LearningRateMonitor(logging_interval="step"),
         *extra_callbacks,
     ]
+    if cfg.get("keep_checkpoint_max", 0) > 0:  # T2T's flag: one checkpoint per validation, for t2t-avg-checkpoints
+        callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="step-{step}", monitor="step", mode="max",
+                                         save_top_k=cfg.keep_checkpoint_max, auto_insert_metric_name=False))
     if trainer_args.get("enable_progress_bar", True) is not False:
         callbacks.append(RichProgressBar())
     loggers = [TensorBoardLogger(output_dir, name="tensorboard"), CSVLogger(output_dir, name="csv")]
@@ -112,7 +116,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_checkpoint_matches(ckpt_path, module)
         log.info("Resuming from %s", ckpt_path)
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
-    trainer = build_trainer(cfg, output_dir)
+    trainer = build_trainer(cfg, output_dir, bleu_eval_callbacks(cfg))
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from t2t_torch.datamodules.problem import NUM_RESERVED_IDS, TokenSequenceProblem
 from t2t_torch.registry import register_problem
+from t2t_torch.text.integer import IntegerEncoder
 
 Sample = tuple[list[int], list[int]]  # (inputs, targets) as symbols, before the reserved-id shift
 
@@ -41,6 +42,11 @@ class AlgorithmicProblem(TokenSequenceProblem):
 
     def sample(self, rng: np.random.Generator, max_length: int) -> Sample:
         raise NotImplementedError
+
+    def feature_encoders(self, data_dir: str | Path) -> dict[str, Any]:
+        """Symbols as space-separated integers ("1 0 1"), as T2T's base TextEncoder; needs no data_dir."""
+        info = self.info()  # already swapped for `_rev`
+        return {"inputs": IntegerEncoder(info.input_vocab_size), "targets": IntegerEncoder(info.target_vocab_size)}
 
     def generate_encoded_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, list[int]]]:
         max_length, size = (self.train_length, self.train_size) if split == "train" else (self.dev_length, self.dev_size)
@@ -102,18 +108,18 @@ class AlgorithmicReverseBinary40(ReverseProblem):
 
 
 @register_problem()
-class AlgorithmicReverseBinary40Iid(ReverseProblem):
-    """Reverse a binary sequence, dev drawn like train (length 1-40): the default problem."""
-
-    dev_length = 40
-    dev_size = 1000
-
-
-@register_problem()
 class AlgorithmicReverseDecimal40(ReverseProblem):
     """Reverse a decimal sequence (train length 1-40, dev length up to 400)."""
 
     num_symbols = 10
+
+
+@register_problem()
+class AlgorithmicReverseDecimal40Iid(AlgorithmicReverseDecimal40):
+    """Reverse a decimal sequence, dev drawn like train (length 1-40): the default problem."""
+
+    dev_length = 40
+    dev_size = 1000
 
 
 class ReverseNlplikeProblem(AlgorithmicProblem):

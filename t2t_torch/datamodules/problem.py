@@ -84,6 +84,11 @@ class Problem:
     def dataset(self, split: str, data_dir: str | Path) -> TokenDataset:
         raise NotImplementedError
 
+    def feature_encoders(self, data_dir: str | Path) -> dict[str, Any]:
+        """Text <-> ids per feature (`{"inputs": TextEncoder, "targets": TextEncoder}`), for decoding text;
+        `_rev` problems return them swapped. Read from `data_dir` after `generate_data`."""
+        raise NotImplementedError(f"problem {self.name} has no text encoders")
+
 
 class TokenSequenceProblem(Problem):
     """A problem whose examples are sequences of token ids, cached as memory-mapped arrays in `data_dir/<name>/`."""

@@ -18,13 +18,14 @@ without the start id and padded after eos; greedy search and sampling have beam 
 """
 
 from t2t_torch.decoding.beam_search import EOS_ID, PAD_ID, BeamResult, beam_search
-from t2t_torch.decoding.cache import expand_to_beams, reorder_cache
+from t2t_torch.decoding.cache import BeamInvariant, expand_to_beams, reorder_cache
 from t2t_torch.decoding.length_penalty import length_penalty
 from t2t_torch.decoding.sampling import greedy_search, sample
 
 __all__ = [
     "EOS_ID",
     "PAD_ID",
+    "BeamInvariant",
     "BeamResult",
     "beam_search",
     "expand_to_beams",

@@ -6,13 +6,20 @@ batch-major: row `b * beam_size + k` is beam `k` of batch item `b`. Every tensor
 expanded and reordered, including "static_" entries such as encoder memory; 0-dim tensors (e.g. a shared step
 counter) and non-tensor leaves are shared as they are.
 
+State that is the same for every beam of a batch item (a Transformer's projected encoder keys/values) can be
+wrapped in `BeamInvariant`: it keeps first dim batch_size and is never expanded nor reordered, since beams only
+ever move within their own batch item. The model then reads it as (B, ...) and folds the beams into another dim
+(N = B * beam rows are batch-major, so `x.view(B, beam, ...)` lines up). This saves copying it at every step.
+
     cache = expand_to_beams({"static_memory": memory}, beam_size)   # (B, S, D) -> (B * beam, S, D)
     cache = reorder_cache(cache, parent_rows)                       # index_select(0, parent_rows) on every leaf
+    cache = {"k": k, "encoder": BeamInvariant({"k": memory_k})}     # "encoder" stays (B, ...) throughout
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
@@ -20,8 +27,16 @@ import torch
 CacheT = TypeVar("CacheT")
 
 
+@dataclass(frozen=True)
+class BeamInvariant:
+    """Cache state shared by all beams of a batch item: first dim batch_size, never expanded or reordered."""
+
+    value: Any
+
+
 def map_tensors(tree: CacheT, fn: Callable[[torch.Tensor], torch.Tensor]) -> CacheT:
-    """Apply `fn` to every tensor leaf of rank >= 1 in a nested dict/list/tuple; other leaves are kept."""
+    """Apply `fn` to every tensor leaf of rank >= 1 in a nested dict/list/tuple; other leaves (and everything
+    inside a `BeamInvariant`) are kept."""
     if isinstance(tree, torch.Tensor):
         return fn(tree) if tree.dim() > 0 else tree
     if isinstance(tree, Mapping):
@@ -35,9 +50,8 @@ def expand_to_beams(cache_or_tensor: CacheT, beam_size: int) -> CacheT:
     """Repeat each batch row `beam_size` times along dim 0 (like `repeat_interleave`): (B, ...) -> (B * beam, ...)."""
 
     def expand(tensor: torch.Tensor) -> torch.Tensor:
-        batch = tensor.shape[0]
-        tiled = tensor.unsqueeze(1).expand(batch, beam_size, *tensor.shape[1:])  # (B, beam, ...)
-        return tiled.reshape(batch * beam_size, *tensor.shape[1:])  # (B * beam, ...)
+        # A copy, never a stride-0 view (reshape returns one when B == 1): models write into their cache in place.
+        return tensor.repeat_interleave(beam_size, dim=0)  # (B * beam, ...)
 
     if beam_size == 1:
         return cache_or_tensor
@@ -53,6 +67,8 @@ def first_device(cache: Any) -> torch.device | None:
     """The device of the first tensor found in a nested cache, or None when it holds no tensor."""
     if isinstance(cache, torch.Tensor):
         return cache.device
+    if isinstance(cache, BeamInvariant):
+        return first_device(cache.value)
     if isinstance(cache, Mapping):
         cache = list(cache.values())
     for value in cache if isinstance(cache, (list, tuple)) else ():

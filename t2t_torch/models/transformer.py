@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2t_torch.datamodules.problem import ProblemInfo
+from t2t_torch.decoding.cache import BeamInvariant
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.losses import padded_cross_entropy
 from t2t_torch.registry import register_model
@@ -132,14 +133,20 @@ class DecoderLayer(nn.Module):
         x = x + self.dropout(self.cross_attn(self.norm2(x), memory, memory_mask))
         return x + self.dropout(self.ffn(self.norm3(x)))
 
-    def step(self, x: torch.Tensor, step: int, cache: dict[str, torch.Tensor], memory_mask: torch.Tensor) -> torch.Tensor:
-        """One decoding position; appends this position's keys/values to `cache`. x (N, 1, D)"""
+    def step(self, x: torch.Tensor, cache: dict[str, torch.Tensor], memory: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One decoding position of N = B * beams rows; appends its keys/values to `cache`. x (N, 1, D)
+
+        `cache` holds this layer's self-attention keys/values (N, H, t, D/H); `memory` the encoder's projected
+        keys/values (B, H, S, D/H) and mask, shared by the beams of an item: they attend as B x beams queries.
+        """
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h)  # (N, H, 1, D/H)
-        cache["k"][:, :, step : step + 1] = k
-        cache["v"][:, :, step : step + 1] = v
-        x = x + self.self_attn.attend(h, cache["k"][:, :, : step + 1], cache["v"][:, :, : step + 1], None)
-        x = x + self.cross_attn.attend(self.norm2(x), cache["static_k"], cache["static_v"], memory_mask)
+        cache["k"] = torch.cat([cache["k"], k], dim=2)  # (N, H, t + 1, D/H): reordering copies t, not max_length
+        cache["v"] = torch.cat([cache["v"], v], dim=2)
+        x = x + self.self_attn.attend(h, cache["k"], cache["v"], None)
+        batch = memory["k"].size(0)
+        queries = self.norm2(x).view(batch, -1, x.size(-1))  # (B, beams, D)
+        x = x + self.cross_attn.attend(queries, memory["k"], memory["v"], memory["mask"]).view_as(x)
         return x + self.ffn(self.norm3(x))
 
 
@@ -209,20 +216,24 @@ class Transformer(nn.Module):
         return {"logits": logits, "loss": loss_sum / num_tokens.clamp(min=1), "num_tokens": num_tokens}
 
     # Incremental decoding -------------------------------------------------------------------------------
-    def init_cache(self, memory: torch.Tensor, memory_mask: torch.Tensor, max_length: int) -> dict[str, Any]:
-        """Per-layer key/value buffers for `max_length` positions plus the projected encoder memory."""
+    def init_cache(self, memory: torch.Tensor, memory_mask: torch.Tensor, max_length: int = 0) -> dict[str, Any]:
+        """Per-layer self-attention keys/values (empty, grown by each step) and the projected encoder memory.
+
+        The encoder part is a `BeamInvariant` (first dim B, never expanded to beams nor reordered: beams of one
+        item share it). `max_length` is accepted for the decoders' call signature; the cache grows as needed.
+        """
         batch, heads = memory.size(0), self.config.num_heads
-        head_dim = self.config.hidden_size // heads
-        cache: dict[str, Any] = {"static_memory_mask": memory_mask}
+        empty = memory.new_zeros(batch, heads, 0, self.config.hidden_size // heads)  # (B, H, 0, D/H)
+        cache: dict[str, Any] = {}
         for i, layer in enumerate(self.decoder):
-            static_k, static_v = layer.cross_attn.keys_values(memory)
-            empty = memory.new_zeros(batch, heads, max_length, head_dim)
-            cache[f"layer_{i}"] = {"k": empty, "v": empty.clone(), "static_k": static_k, "static_v": static_v}
+            static_k, static_v = layer.cross_attn.keys_values(memory)  # (B, H, S, D/H)
+            cache[f"layer_{i}"] = {"k": empty, "v": empty}
+            cache[f"encoder_{i}"] = BeamInvariant({"k": static_k, "v": static_v, "mask": memory_mask})
         return cache
 
     def decode_step(self, ids: torch.Tensor, step: int, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
         """ids (N, t) decoded so far (only ids[:, -1] is read) -> next-token logits (N, V) and the updated cache."""
         x = self.embed(self.target_embedding, ids[:, -1:], start=step)  # (N, 1, D)
         for i, layer in enumerate(self.decoder):
-            x = layer.step(x, step, cache[f"layer_{i}"], cache["static_memory_mask"])
+            x = layer.step(x, cache[f"layer_{i}"], cache[f"encoder_{i}"].value)
         return self.logits(x)[:, -1], cache

@@ -2,7 +2,8 @@
 
 Ports T2T's `data_generators/text_encoder.py`: reserved ids `<pad>` = 0 and `<EOS>` = 1,
 `SubwordEncoder` (T2T's SubwordTextEncoder; byte-level BPE), `ByteEncoder` (ByteTextEncoder,
-for `_characters` problems) and `TokenFileEncoder` (TokenTextEncoder). Every encoder saves to
+for `_characters` problems), `TokenFileEncoder` (TokenTextEncoder) and `IntegerEncoder` (the
+base TextEncoder: space-separated integers, for algorithmic problems). Every encoder saves to
 one JSON file that `load_encoder` reads back as the right class.
 """
 
@@ -20,6 +21,7 @@ from t2t_torch.text.encoder import (
     TextEncoder,
     load_encoder,
 )
+from t2t_torch.text.integer import IntegerEncoder
 from t2t_torch.text.subword import SubwordEncoder
 from t2t_torch.text.token_file import TokenFileEncoder
 
@@ -34,6 +36,7 @@ __all__ = [
     "ByteEncoder",
     "EncoderFileError",
     "EncoderFileNotFoundError",
+    "IntegerEncoder",
     "SubwordEncoder",
     "TextEncoder",
     "TokenFileEncoder",

@@ -142,10 +142,11 @@ class TextEncoder(abc.ABC):
 def _encoder_classes() -> dict[str, type[TextEncoder]]:
     # Imported here because those modules import this one; the table is explicit on purpose.
     from t2t_torch.text.byte import ByteEncoder
+    from t2t_torch.text.integer import IntegerEncoder
     from t2t_torch.text.subword import SubwordEncoder
     from t2t_torch.text.token_file import TokenFileEncoder
 
-    return {cls.kind: cls for cls in (ByteEncoder, SubwordEncoder, TokenFileEncoder)}
+    return {cls.kind: cls for cls in (ByteEncoder, IntegerEncoder, SubwordEncoder, TokenFileEncoder)}
 
 
 def _read_document(path: Path) -> dict[str, Any]:

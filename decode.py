@@ -1,0 +1,6 @@
+"""Decode with a trained model: `python decode.py ckpt_path=... [decode.from_file=... decode.to_file=...]` (see README)."""
+
+from t2t_torch.decode import decode_main
+
+if __name__ == "__main__":
+    decode_main()

@@ -1,0 +1,134 @@
+"""`t2t-avg-checkpoints`: average the weights of the last N checkpoints into a new checkpoint (T2T's
+`utils/avg_checkpoints.py` and the one-shot form of `bin/t2t_avg_all.py`).
+
+    t2t-avg-checkpoints outputs/RUN --n 8                 # -> outputs/RUN/avg/avg-last8-step<S>.ckpt
+    t2t-avg-checkpoints a.ckpt b.ckpt c.ckpt --output_path avg.ckpt
+    python decode.py ckpt_path=outputs/RUN/avg/avg-last8-step<S>.ckpt
+
+A run dir's checkpoints are the `*.ckpt` files of `RUN/checkpoints/` (train with `keep_checkpoint_max=N` to keep
+one per validation), ordered by their global step; files of one folder with the same step (`last.ckpt` and `step-S.ckpt`)
+count once. Floating-point weights are averaged in float64 and cast back; other tensors are taken from the newest
+checkpoint. The output holds the averaged `state_dict` with the newest checkpoint's `hyper_parameters` and step
+(no optimizer state: it is for decoding and evaluation, not for resuming) and is written atomically. Checkpoints
+of different models, hparams or vocabularies are refused with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from t2t_torch.errors import T2TUserError
+
+MODEL_KEYS = {"model_name": "model", "model_hparams": "model hparams", "problem_info": "problem vocabulary"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A checkpoint, memory-mapped (cheap to open for its step), with one-line errors."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise T2TUserError(f"cannot read checkpoint '{path}' ({first_line}): pass another checkpoint") from error
+
+
+def find_checkpoints(paths: Sequence[str | Path]) -> list[Path]:
+    """The given .ckpt files, and the .ckpt files of given run dirs (or their `checkpoints/` folder)."""
+    found: list[Path] = []
+    for given in map(lambda p: Path(p).expanduser(), paths):
+        if given.is_file():
+            found.append(given)
+        elif given.is_dir():
+            folder = given / "checkpoints" if (given / "checkpoints").is_dir() else given
+            found.extend(sorted(p for p in folder.glob("*.ckpt") if not p.name.startswith(".")))
+        else:
+            raise T2TUserError(f"'{given}' does not exist: pass a run dir or .ckpt files")
+    if not found:
+        raise T2TUserError(f"no .ckpt files in {', '.join(map(str, paths))}: pass a run dir that holds checkpoints")
+    return found
+
+
+def last_checkpoints(paths: Sequence[Path], n: int) -> list[tuple[int, Path]]:
+    """The `n` checkpoints of highest global step, oldest first; files of one folder and step count once."""
+    by_step: dict[tuple[int, Path], Path] = {}
+    for path in paths:
+        key = (int(load(path).get("global_step", -1)), path.parent.resolve())
+        if key not in by_step or by_step[key].name == "last.ckpt":  # prefer the step-named file
+            by_step[key] = path
+    chosen = sorted(by_step.items(), key=lambda item: (item[0][0], str(item[1])))[-n:]
+    return [(step, path) for (step, _), path in chosen]
+
+
+def check_same_model(reference: Mapping[str, Any], other: Mapping[str, Any], ref_path: Path, path: Path) -> None:
+    """One line when `other` is not the same model, hparams and vocabulary (and weight shapes) as `reference`."""
+    ref_hp, hp = reference.get("hyper_parameters") or {}, other.get("hyper_parameters") or {}
+    for key, what in MODEL_KEYS.items():
+        if ref_hp.get(key) != hp.get(key):
+            raise T2TUserError(f"cannot average '{path}' with '{ref_path}': they have another {what} "
+                               f"({hp.get(key)!r} vs {ref_hp.get(key)!r}); pass checkpoints of one run")
+    ref_shapes = {k: tuple(v.shape) for k, v in reference["state_dict"].items()}
+    shapes = {k: tuple(v.shape) for k, v in other["state_dict"].items()}
+    if ref_shapes != shapes:
+        differing = sorted(set(ref_shapes.items()) ^ set(shapes.items()))[0][0]
+        raise T2TUserError(f"cannot average '{path}' with '{ref_path}': their weights differ ('{differing}');"
+                           " pass checkpoints of one run")
+
+
+def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
+    """The averaged checkpoint of `paths` (oldest first; the last one is the newest)."""
+    newest_path = paths[-1]
+    newest = load(newest_path)
+    if not isinstance(newest.get("state_dict"), Mapping):
+        raise T2TUserError(f"'{newest_path}' holds no state_dict: pass checkpoints written by t2t-train")
+    sums = {k: v.to(torch.float64, copy=True) for k, v in newest["state_dict"].items() if v.is_floating_point()}
+    for path in paths[:-1]:
+        checkpoint = load(path)
+        check_same_model(newest, checkpoint, newest_path, path)
+        for key in sums:
+            sums[key] += checkpoint["state_dict"][key].to(torch.float64)
+    state_dict = {k: (sums[k] / len(paths)).to(v.dtype) if k in sums else v.clone()
+                  for k, v in newest["state_dict"].items()}
+    kept = {k: newest[k] for k in ("hyper_parameters", "global_step", "epoch", "pytorch-lightning_version")
+            if k in newest}
+    return {**kept, "state_dict": state_dict, "averaged_checkpoints": [str(p) for p in paths]}
+
+
+def default_output(given: Sequence[str | Path], n: int, step: int) -> Path:
+    run_dir = Path(given[0]).expanduser()
+    if len(given) != 1 or not run_dir.is_dir():
+        raise T2TUserError("averaging given .ckpt files needs --output_path <file.ckpt>")
+    if run_dir.name == "checkpoints":
+        run_dir = run_dir.parent
+    return run_dir / "avg" / f"avg-last{n}-step{step}.ckpt"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="t2t-avg-checkpoints", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="a run dir (or its checkpoints/ folder), or .ckpt files")
+    parser.add_argument("--n", type=int, default=8, help="how many of the newest checkpoints to average (8)")
+    parser.add_argument("--output_path", default=None, help="the averaged .ckpt (default: RUN/avg/avg-lastN-stepS.ckpt)")
+    args = parser.parse_args(argv)
+    try:
+        if args.n < 1:
+            raise T2TUserError(f"--n must be >= 1, got {args.n}")
+        chosen = last_checkpoints(find_checkpoints(args.paths), args.n)
+        steps, paths = [s for s, _ in chosen], [p for _, p in chosen]
+        output = Path(args.output_path).expanduser() if args.output_path else default_output(args.paths, args.n, steps[-1])
+        if output.resolve() in {p.resolve() for p in paths}:
+            raise T2TUserError(f"--output_path '{output}' is one of the inputs: pass another --output_path")
+        AtomicCheckpointIO().save_checkpoint(average_checkpoints(paths), output)
+    except T2TUserError as error:
+        print(f"t2t-avg-checkpoints: error: {error}", file=sys.stderr)
+        return 2
+    print(f"Averaged {len(paths)} checkpoints (steps {', '.join(map(str, steps))}) into {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Text-to-text problems from raw text (ports T2T's `data_generators/text_problems.py` `Text2TextProblem`).
+
+A subclass writes only `generate_samples(split, data_dir)`, a generator of raw text pairs
+`{"inputs": str, "targets": str}`; everything else has defaults:
+
+- vocabulary (`vocab_type`: subword | byte | token; T2T's names SUBWORD / CHARACTER / TOKEN), of about
+  `approx_vocab_size` ids (2**15; the `8k` problems 2**13), shared by inputs and targets unless `shared_vocab` is
+  False, learned from at most `max_vocab_lines` training lines (bounded time and memory on a WMT-sized corpus),
+  saved as `data_dir/<name>/vocab.*.json` and reused by later runs;
+- encoding streamed in chunks (`encode_batch` runs on the Rust side) into the memory-mapped token cache, which
+  `TokenSequenceProblem.generate_data` writes under a file lock, atomically; the vocabulary is written the same way;
+- `problem.data_files`: read the splits from local files instead of the problem's download (see `text_files.py`),
+  so every problem works without internet and `text2text_files` serves a user's own corpus;
+- `feature_encoders(data_dir)` to turn ids back into text (swapped for `<name>_rev`).
+
+Pairs whose source or target is empty after stripping are skipped, as T2T's `compile_data` did. Eval metrics stay
+the teacher-forced ones of `Problem`; BLEU needs real decoding and is computed by the decoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from filelock import FileLock
+from tqdm import tqdm
+
+from t2t_torch.datamodules.problem import TokenSequenceProblem, check_data_dir
+from t2t_torch.datamodules.text_files import TextPair, check_data_files, parse_split_files, read_corpora
+from t2t_torch.datamodules.token_cache import MANIFEST, TokenDataset
+from t2t_torch.errors import T2TUserError
+from t2t_torch.registry import register_problem
+from t2t_torch.text import ByteEncoder, EncoderFileError, SubwordEncoder, TextEncoder, TokenFileEncoder, load_encoder
+
+log = logging.getLogger(__name__)
+
+VOCAB_TYPES = {"subword": "subword", "byte": "byte", "character": "byte", "token": "token"}  # T2T name -> ours
+ENCODE_CHUNK = 1000  # examples encoded per encode_batch call
+FEATURES = ("inputs", "targets")
+
+
+class Text2TextProblem(TokenSequenceProblem):
+    """Base of problems mapping a text to a text: a subclass writes only `generate_samples`."""
+
+    splits: ClassVar[tuple[str, ...]] = ("train", "dev")
+    requires_download: ClassVar[bool] = False  # True: preparing needs data from outside (a download or user files)
+    data_name: ClassVar[str] = ""  # share the prepared data of this registered name (for aliases)
+    shared_vocab: ClassVar[bool] = True
+    vocab_type: ClassVar[str] = "subword"
+    approx_vocab_size: ClassVar[int] = 2**15
+    max_vocab_lines: ClassVar[int | None] = 1_000_000
+    token_vocab_file: ClassVar[str | None] = None
+    max_examples: ClassVar[int | None] = None
+    data_files: ClassVar[Any] = None
+    config_keys = (
+        "data_files", "vocab_type", "approx_vocab_size", "max_vocab_lines", "token_vocab_file", "max_examples",
+    )
+
+    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
+        super().__init__(was_reversed=was_reversed, **config)
+        if self.vocab_type not in VOCAB_TYPES:
+            raise T2TUserError(
+                f"problem.vocab_type={self.vocab_type!r} is not one of {', '.join(VOCAB_TYPES)} (problem {self.name})"
+            )
+        for key in ("approx_vocab_size", "max_vocab_lines", "max_examples"):
+            value = getattr(self, key)
+            allowed = (isinstance(value, int) and value > 0) or (value is None and key != "approx_vocab_size")
+            if not allowed:
+                raise T2TUserError(f"problem.{key} must be a positive integer (or null), got {value!r}")
+        self.check_data_files()
+        self._encoders: dict[str, TextEncoder] | None = None
+
+    # Raw text -------------------------------------------------------------------------------------------------
+    def generate_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
+        """Yield the raw `{"inputs": text, "targets": text}` pairs of `split` (download here if needed)."""
+        raise NotImplementedError
+
+    def check_data_files(self) -> None:
+        """A one-line error when `data_files` does not describe every split (overridden by problems reading
+        another kind of local file)."""
+        check_data_files(self.data_files, self.splits, self.name)
+
+    def raw_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
+        """The pairs of `split`: from `data_files` when given, else from the problem's own source."""
+        if self.data_files is not None:
+            return read_corpora(parse_split_files(self.data_files[split], split))
+        return self.generate_samples(split, data_dir)
+
+    def text_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
+        """Stripped pairs of `split`, without empty ones, at most `max_examples`."""
+        kept = skipped = 0
+        for sample in self.raw_samples(split, data_dir):
+            if self.max_examples is not None and kept >= self.max_examples:
+                break
+            inputs, targets = sample["inputs"].strip(), sample["targets"].strip()
+            if not inputs or not targets:
+                skipped += 1
+                continue
+            kept += 1
+            yield {"inputs": inputs, "targets": targets}
+        if skipped:
+            log.info("%s/%s: skipped %d pairs with an empty side", self.registered_name, split, skipped)
+
+    # Cache identity ---------------------------------------------------------------------------------------------
+    @property
+    def data_key(self) -> str:
+        """The name its prepared data is stored under: its own, or the problem it is an alias of."""
+        return self.data_name or self.registered_name
+
+    def cache_dir(self, data_dir: str | Path) -> Path:
+        return Path(data_dir) / self.data_key
+
+    def fingerprint(self) -> str:
+        blob = json.dumps([self.data_key, self.cache_version, self.config()], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # Vocabulary -----------------------------------------------------------------------------------------------
+    @property
+    def vocab_kind(self) -> str:
+        return VOCAB_TYPES[self.vocab_type]
+
+    def vocab_files(self, data_dir: str | Path) -> dict[str, Path]:
+        """Vocabulary file per feature; the name holds the settings it was built from, so changing them
+        (other data files, another size) builds a new one instead of reusing a stale one."""
+        kind = self.vocab_kind
+        settings = [kind, self.approx_vocab_size, self.max_vocab_lines, self.max_examples, self.token_vocab_file]
+        if self.data_files is not None:
+            settings.append(self.data_files.get("train") if isinstance(self.data_files, Mapping) else self.data_files)
+        digest = hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:8]
+        size = f".{self.approx_vocab_size}" if kind == "subword" else ""
+        root = self.cache_dir(data_dir)
+        if self.shared_vocab or kind != "subword":
+            shared = root / f"vocab.{kind}{size}.{digest}.json"
+            return {feature: shared for feature in FEATURES}
+        return {feature: root / f"vocab.{kind}{size}.{feature}.{digest}.json" for feature in FEATURES}
+
+    def get_or_create_vocab(self, data_dir: str | Path) -> dict[str, TextEncoder]:
+        """The encoders per feature, built from the training data (once, under a file lock) when missing."""
+        paths = self.vocab_files(data_dir)
+        root = self.cache_dir(data_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(root / ".vocab.lock")):
+            built = False
+            for path in dict.fromkeys(paths.values()):
+                if not path.is_file():
+                    features = tuple(f for f, p in paths.items() if p == path)
+                    self.build_encoder(features, Path(data_dir)).save(path)  # atomic: tmp file + rename
+                    log.info("Saved the vocabulary of %s to %s", self.name, path)
+                    built = True
+            if built:  # caches encoded with an older vocabulary must not be reused
+                for split in self.splits:
+                    (root / split / MANIFEST).unlink(missing_ok=True)
+        return self._load_encoders(data_dir)
+
+    def build_encoder(self, features: tuple[str, ...], data_dir: Path) -> TextEncoder:
+        """A new encoder for `features` (both of them for a shared vocabulary)."""
+        kind = self.vocab_kind
+        if kind == "byte":
+            return ByteEncoder()
+        if kind == "token":
+            return self._token_encoder()
+        texts = tqdm(self._vocab_texts(features, data_dir), total=self.max_vocab_lines, unit=" lines",
+                     desc=f"{self.registered_name}: vocabulary", disable=None)
+        log.info("Building a %d-id subword vocabulary for %s from at most %s lines",
+                 self.approx_vocab_size, self.name, self.max_vocab_lines or "all")
+        try:
+            return SubwordEncoder.build(texts, self.approx_vocab_size, max_lines=self.max_vocab_lines)
+        except ValueError as error:  # e.g. no text at all, or a target size below the byte alphabet
+            raise T2TUserError(f"cannot build the vocabulary of {self.name}: {error}") from error
+        finally:
+            texts.close()
+
+    def _vocab_texts(self, features: tuple[str, ...], data_dir: Path) -> Iterator[str]:
+        for sample in self.text_samples("train", data_dir):
+            for feature in features:
+                yield sample[feature]
+
+    def _token_encoder(self) -> TokenFileEncoder:
+        if not self.token_vocab_file:
+            raise T2TUserError(
+                f"problem {self.name} has a token vocabulary: pass problem.token_vocab_file=<file, one token per line>"
+            )
+        try:
+            return TokenFileEncoder.from_file(Path(self.token_vocab_file).expanduser())
+        except (FileNotFoundError, EncoderFileError) as error:
+            raise T2TUserError(str(error)) from error
+
+    def _load_encoders(self, data_dir: str | Path) -> dict[str, TextEncoder]:
+        loaded: dict[Path, TextEncoder] = {}
+        for path in dict.fromkeys(self.vocab_files(data_dir).values()):
+            try:
+                loaded[path] = load_encoder(path)
+            except FileNotFoundError as error:
+                raise T2TUserError(
+                    f"no vocabulary for {self.name} in {data_dir}: run `t2t-datagen problem={self.name}"
+                    f" data_dir={data_dir}` (train.py does this itself)"
+                ) from error
+            except EncoderFileError as error:
+                raise T2TUserError(str(error)) from error
+        self._encoders = {f: loaded[p] for f, p in self.vocab_files(data_dir).items()}
+        return self._encoders
+
+    def feature_encoders(self, data_dir: str | Path) -> dict[str, TextEncoder]:
+        encoders = self._load_encoders(data_dir)
+        if self.was_reversed:
+            return {"inputs": encoders["targets"], "targets": encoders["inputs"]}
+        return dict(encoders)
+
+    def vocab_sizes(self) -> tuple[int | None, int]:
+        if self._encoders is None:
+            raise T2TUserError(
+                f"the vocabulary size of {self.name} is known once its data is prepared:"
+                " call problem.generate_data(data_dir) (or problem.feature_encoders(data_dir)) before problem.info()"
+            )
+        return self._encoders["inputs"].vocab_size, self._encoders["targets"].vocab_size
+
+    # Preparation ----------------------------------------------------------------------------------------------
+    def generate_data(self, data_dir: str | Path) -> None:
+        data_dir = check_data_dir(data_dir)
+        self.get_or_create_vocab(data_dir)
+        super().generate_data(data_dir)
+
+    def dataset(self, split: str, data_dir: str | Path) -> TokenDataset:
+        if self._encoders is None:
+            self._load_encoders(data_dir)
+        return super().dataset(split, data_dir)
+
+    def generate_encoded_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, list[int]]]:
+        encoders = self._encoders if self._encoders is not None else self._load_encoders(data_dir)
+        with tqdm(desc=f"{self.registered_name}/{split}", unit=" examples", disable=None) as bar:
+            for chunk in _chunks(self.text_samples(split, data_dir), ENCODE_CHUNK):
+                inputs = encoders["inputs"].encode_batch([sample["inputs"] for sample in chunk])
+                targets = encoders["targets"].encode_batch([sample["targets"] for sample in chunk])
+                for source, target in zip(inputs, targets, strict=True):
+                    yield {"inputs": source, "targets": target}
+                bar.update(len(chunk))
+
+
+def _chunks(items: Iterable[TextPair], size: int) -> Iterator[list[TextPair]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+@register_problem("text2text_files")
+class Text2TextFiles(Text2TextProblem):
+    """Your own parallel corpus: problem.data_files={train: [src, tgt], dev: dev.tsv} (T2T's text2text_tmpdir)."""
+
+    requires_download = True  # needs the user's files
+    approx_vocab_size = 2**13
+
+    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
+        files = config.get("data_files")
+        if isinstance(files, Mapping):  # the splits are the ones the user gives: train, dev and optionally test
+            self.splits = tuple(split for split in ("train", "dev", "test") if split in files) or ("train", "dev")
+        super().__init__(was_reversed=was_reversed, **config)
+
+    def check_data_files(self) -> None:
+        if isinstance(self.data_files, Mapping) and not {"train", "dev"} <= set(self.data_files):
+            raise T2TUserError(f"text2text_files needs a train and a dev split; {_FILES_HINT}")
+        super().check_data_files()
+
+    def generate_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
+        raise T2TUserError(f"problem text2text_files reads your own files; {_FILES_HINT}")
+
+
+_FILES_HINT = (
+    "pass problem.data_files={train: [train.src, train.tgt], dev: [dev.src, dev.tgt]}"
+    " (one sentence per line; a source<TAB>target .tsv file per split works too; test is optional)"
+)

@@ -1,0 +1,160 @@
+"""`decode(cfg)` and the `decode.py` / `t2t-decode` entry point (T2T's `t2t-decoder`, `bin/t2t_decoder.py` +
+`utils/decoding.py`, with `t2t-bleu` built in).
+
+Everything is rebuilt from the checkpoint (model, hparams, problem, vocabulary); the command line only says what
+to decode and how:
+
+    python decode.py ckpt_path=RUN/checkpoints/last.ckpt                       # the dev split + BLEU and chrF
+    python decode.py ckpt_path=... decode.split=test decode.to_file=DIR       # DIR/{decodes,references,inputs}.txt
+    python decode.py ckpt_path=... decode.from_file=in.txt decode.to_file=out.txt [decode.reference=ref.txt]
+    python decode.py ckpt_path=... decode.interactive=true                    # a REPL on stdin; q quits
+    python decode.py ckpt_path=... decode.beam_size=4 decode.alpha=0.6 decode.return_beams=true
+
+Decoding a file writes exactly one output line per input line, in input order (beams tab-separated with
+`return_beams`); empty, whitespace-only, unencodable, over-long and invalid-UTF-8 lines are counted and warned
+about, never a crash or a shifted line.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from t2t_torch.cli import _preflight, _report_errors
+from t2t_torch.decoding.text_files import format_output, read_text_lines, write_text_lines
+from t2t_torch.decoding.translator import DecodeConfig, Translator
+from t2t_torch.errors import T2TUserError
+from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.metrics.bleu import corpus_scores
+
+log = logging.getLogger(__name__)
+
+MODE_KEYS = ("from_file", "to_file", "reference", "interactive", "split", "num_samples")  # the rest: DecodeConfig
+
+
+def decode_config(cfg: DictConfig) -> DecodeConfig:
+    """The search settings of `cfg.decode` (T2T's decode_hparams) plus the run's seed."""
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.decode, resolve=True).items() if k not in MODE_KEYS}
+    return dataclass_from_mapping(DecodeConfig, {**settings, "seed": cfg.get("seed")}, "decode")
+
+
+def decode(cfg: DictConfig) -> dict[str, float]:
+    """Decode as configured (see the module docstring); returns BLEU/chrF (when there are references) and speed."""
+    if not cfg.get("ckpt_path"):
+        raise T2TUserError("no checkpoint given: pass ckpt_path=<run dir>/checkpoints/last.ckpt")
+    config = decode_config(cfg)
+    translator = Translator.from_checkpoint(Path(cfg.ckpt_path).expanduser(), data_dir=cfg.get("data_dir"),
+                                            device=cfg.get("device", "cpu"))
+    options = cfg.decode
+    if options.interactive:
+        return interactive(translator, config, io.TextIOWrapper(sys.stdin.buffer, errors="replace"), sys.stdout)
+    output_dir = Path(cfg.output_dir)
+    if options.from_file:
+        to_file = Path(options.to_file).expanduser() if options.to_file else output_dir / "decodes.txt"
+        return decode_file(translator, config, Path(options.from_file).expanduser(), to_file, options.reference)
+    folder = Path(options.to_file).expanduser() if options.to_file else output_dir
+    return decode_split(translator, config, options.split, options.num_samples, folder)
+
+
+def decode_file(translator: Translator, config: DecodeConfig, from_file: Path, to_file: Path,
+                reference: str | None = None) -> dict[str, float]:
+    """Translate every line of `from_file` into the same line of `to_file`; BLEU if a `reference` file is given."""
+    if to_file.expanduser().resolve() == from_file.expanduser().resolve():
+        raise T2TUserError(f"decode.to_file is the input file '{from_file}': pass another decode.to_file")
+    lines, invalid = read_text_lines(from_file)
+    if not lines:
+        raise T2TUserError(f"input file '{from_file}' is empty: nothing to decode")
+    if invalid:
+        log.warning("%d of %d lines of %s were not valid UTF-8: the invalid bytes were replaced by U+FFFD",
+                    invalid, len(lines), from_file)
+    outputs = translator.translate(lines, config)
+    write_text_lines(to_file, [format_output(o) for o in outputs])
+    metrics = report_speed(len(lines), translator.last_stats.seconds, to_file)
+    if reference:
+        references, _ = read_text_lines(reference)
+        if len(references) != len(lines):
+            raise T2TUserError(f"reference '{reference}' has {len(references)} lines but the input has {len(lines)}:"
+                               " pass the reference of decode.from_file")
+        metrics |= report_scores(best_outputs(outputs), references)
+    return metrics
+
+
+def decode_split(translator: Translator, config: DecodeConfig, split: str, num_samples: int,
+                 folder: Path) -> dict[str, float]:
+    """Decode (the first `num_samples` of) a split of the problem; write decodes, references and inputs; score."""
+    problem, data_dir = translator.problem, translator.data_dir
+    if problem is None or data_dir is None:
+        raise T2TUserError("this translator knows no problem data: pass data_dir=<the data_dir of the training run>")
+    dataset = problem.dataset(split, data_dir)
+    count = len(dataset) if num_samples is None or num_samples < 0 else min(num_samples, len(dataset))
+    if count == 0:
+        raise T2TUserError(f"split '{split}' of {problem.name} in {data_dir} holds no examples to decode")
+    examples = [dataset[i] for i in range(count)]
+    started = time.perf_counter()
+    hypotheses = translator.decode_ids([e["inputs"].tolist() for e in examples], config)
+    seconds = time.perf_counter() - started
+    encoders = translator.encoders
+    outputs = [[encoders["targets"].decode(ids) for ids in beams] for beams in hypotheses]
+    references = [encoders["targets"].decode(e["targets"]) for e in examples]
+    inputs = [encoders["inputs"].decode(e["inputs"]) for e in examples]
+    decodes = write_text_lines(folder / "decodes.txt",
+                               [format_output(o if config.return_beams else o[0]) for o in outputs])
+    write_text_lines(folder / "references.txt", [format_output(r) for r in references])
+    write_text_lines(folder / "inputs.txt", [format_output(i) for i in inputs])
+    print(f"Decoded {count} examples of {problem.name}/{split}")
+    metrics = report_speed(count, seconds, decodes)
+    return metrics | report_scores([o[0] for o in outputs], references)
+
+
+def interactive(translator: Translator, config: DecodeConfig, lines: TextIO, out: TextIO) -> dict[str, float]:
+    """T2T's `decode_interactively`: translate each line typed on `lines` until `q` or end of input."""
+    count = 0
+    print("Type a sentence to translate, q to quit.", file=out, flush=True)
+    for line in lines:
+        text = line.rstrip("\r\n")
+        if text.strip() == "q":
+            break
+        if not text.strip():
+            continue
+        result = translator.translate([text], config)[0]
+        beams = result if isinstance(result, list) else [result]
+        for rank, beam in enumerate(beams):
+            prefix = f"[{rank}] " if config.return_beams else ""
+            print(prefix + beam, file=out, flush=True)
+        count += 1
+    return {"lines": float(count)}
+
+
+def best_outputs(outputs: list[str] | list[list[str]]) -> list[str]:
+    return [o if isinstance(o, str) else o[0] for o in outputs]
+
+
+def report_speed(count: int, seconds: float, path: Path) -> dict[str, float]:
+    speed = count / seconds if seconds > 0 else float("inf")
+    print(f"Wrote {count} lines to {path} in {seconds:.2f} s ({speed:.1f} sentences/s)")
+    return {"lines": float(count), "seconds": seconds, "sentences_per_second": speed}
+
+
+def report_scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    scores = corpus_scores(hypotheses, references)
+    print(scores.bleu_line)
+    print(scores.chrf_line)
+    return {"bleu": scores.bleu, "chrf": scores.chrf}
+
+
+@hydra.main(config_path="conf", config_name="decode", version_base="1.3")
+def _decode_task(cfg: DictConfig) -> dict[str, float]:
+    return _report_errors("t2t-decode", lambda: decode(cfg))
+
+
+def decode_main() -> None:
+    """`t2t-decode` / `python decode.py`."""
+    _preflight("decode", "t2t-decode")
+    _decode_task()

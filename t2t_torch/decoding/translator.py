@@ -1,0 +1,269 @@
+"""In-process decoding from a checkpoint: load once, translate lists of strings (T2T's `utils/decoding.py`).
+
+Ports the inner loop of T2T's `decode_from_file` / `decode_interactively`: inputs are encoded with the problem's
+`feature_encoders`, sorted by length (longest first) and decoded in batches, and the outputs are put back in input
+order. The search is `t2t_torch.decoding` driven through the model's incremental cache (`encode` / `init_cache` /
+`decode_step`, see `models/transformer.py`): beam search with T2T's length penalty, greedy search when
+`beam_size=1`, sampling when `sampling_method=random` (T2T's decode/model hparams names throughout).
+
+Every input line gets a defined output: an empty or whitespace-only line (or one that cannot be encoded) decodes to
+"" without running the model, and a line longer than the model was trained on (`max_input_size`, by default the
+run's `batching.max_length`) is truncated; each kind is counted and reported once per call as a warning.
+
+    translator = Translator.from_checkpoint("outputs/.../checkpoints/last.ckpt")   # data_dir from the run
+    translator.translate(["Hello world.", "Good morning."], beam_size=4, alpha=0.6)
+    translator.translate(["1 0 1"], return_beams=True)   # [["1 0 1", "1 0", ...]], best first
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from t2t_torch import registry
+from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.problem import EOS_ID, Problem, ProblemInfo
+from t2t_torch.decoding.beam_search import BeamResult, beam_search
+from t2t_torch.decoding.sampling import greedy_search, sample
+from t2t_torch.errors import T2TUserError
+from t2t_torch.hparams import dataclass_from_mapping
+
+log = logging.getLogger(__name__)
+
+SAMPLING_METHODS = ("argmax", "random")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Decoding hparams, T2T names (`decoding.decode_hparams` and the model's sampling hparams)."""
+
+    beam_size: int = 4
+    alpha: float = 0.6  # length penalty ((5 + len) / 6) ** alpha
+    return_beams: bool = False  # every beam, best first, instead of the best one
+    extra_length: int = 100  # decode length = input length + extra_length
+    batch_size: int = 32  # sentences per batch (T2T's default for decoding from a file)
+    max_input_size: int = 0  # longer inputs are truncated; 0: the max_length the model was trained with
+    sampling_method: str = "argmax"  # "random": draw each token instead of beam/greedy search
+    sampling_temp: float = 1.0
+    sampling_keep_top_k: int = 0  # 0: sample from the whole vocabulary
+    seed: int | None = None  # seeds sampling
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1 or self.batch_size < 1 or self.extra_length < 0 or self.max_input_size < 0:
+            raise T2TUserError(
+                f"decode needs beam_size >= 1, batch_size >= 1, extra_length >= 0 and max_input_size >= 0; got "
+                f"{self.beam_size}, {self.batch_size}, {self.extra_length} and {self.max_input_size}"
+            )
+        if self.sampling_method not in SAMPLING_METHODS:
+            raise T2TUserError(f"unknown sampling_method '{self.sampling_method}': pass one of {SAMPLING_METHODS}")
+        if self.sampling_temp < 0:
+            raise T2TUserError(f"sampling_temp must be >= 0 (0 = greedy), got {self.sampling_temp}")
+
+    @property
+    def num_beams(self) -> int:
+        """How many hypotheses each input gets back (1 for greedy search and sampling)."""
+        return self.beam_size if self.sampling_method == "argmax" and self.beam_size > 1 else 1
+
+    def replace(self, **overrides: Any) -> DecodeConfig:
+        return dataclass_from_mapping(DecodeConfig, {**asdict(self), **overrides}, "decode")
+
+
+@dataclass
+class DecodeStats:
+    """What the last `translate` call saw; the CLI prints these."""
+
+    lines: int = 0
+    empty: int = 0  # empty or whitespace-only: "" without decoding
+    unencodable: int = 0  # the input encoder rejected the line: "" without decoding
+    truncated: int = 0  # longer than the max input size
+    seconds: float = 0.0
+    first_unencodable: str = field(default="", repr=False)
+
+    def warn(self, max_input_size: int) -> None:
+        if self.empty:
+            log.warning("%d of %d input lines were empty or whitespace only: their outputs are empty",
+                        self.empty, self.lines)
+        if self.unencodable:
+            log.warning("%d of %d input lines could not be encoded (first: %s): their outputs are empty",
+                        self.unencodable, self.lines, self.first_unencodable)
+        if self.truncated:
+            log.warning("%d of %d input lines were longer than %d tokens and were truncated "
+                        "(decode.max_input_size)", self.truncated, self.lines, max_input_size)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """"auto" -> cuda when available, else cpu; anything else as torch.device."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@torch.inference_mode()
+def decode_batch(model: nn.Module, inputs: torch.Tensor, vocab_size: int, config: DecodeConfig,
+                 generator: torch.Generator | None = None) -> BeamResult:
+    """inputs (B, S) padded ids ending in eos -> BeamResult with ids (B, num_beams, L), best first."""
+    memory, mask = model.encode(inputs)
+    decode_length = inputs.size(1) + config.extra_length
+    cache = model.init_cache(memory, mask, decode_length)
+    batch = inputs.size(0)
+    if config.sampling_method == "random":
+        return sample(model.decode_step, batch, decode_length, vocab_size, cache, temperature=config.sampling_temp,
+                      top_k=max(config.sampling_keep_top_k, 0), generator=generator)
+    if config.beam_size == 1:
+        return greedy_search(model.decode_step, batch, decode_length, vocab_size, cache)
+    return beam_search(model.decode_step, batch, config.beam_size, decode_length, vocab_size, config.alpha, cache)
+
+
+def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[int]], vocab_size: int, config: DecodeConfig,
+                     device: torch.device) -> list[list[list[int]]]:
+    """Decode id sequences (each ending in eos) longest first in batches of `config.batch_size`.
+
+    Returns, in input order, each sequence's hypotheses (best first) as id lists, cut after eos.
+    """
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)  # T2T: longest first
+    generator = None
+    if config.seed is not None:
+        generator = torch.Generator(device=device).manual_seed(config.seed)
+    outputs: list[list[list[int]]] = [[] for _ in sequences]
+    for start in range(0, len(order), config.batch_size):
+        chunk = order[start : start + config.batch_size]
+        width = len(sequences[chunk[0]])
+        inputs = torch.zeros(len(chunk), width, dtype=torch.long)
+        for row, index in enumerate(chunk):
+            inputs[row, : len(sequences[index])] = torch.as_tensor(sequences[index], dtype=torch.long)
+        result = decode_batch(model, inputs.to(device), vocab_size, config, generator)
+        ids, lengths = result.ids.tolist(), result.lengths.tolist()
+        for row, index in enumerate(chunk):
+            outputs[index] = [hyp[:n] for hyp, n in zip(ids[row], lengths[row])]
+    return outputs
+
+
+class Translator:
+    """A model, its problem's text encoders and decoding settings, ready to translate lists of strings."""
+
+    def __init__(self, model: nn.Module, encoders: Mapping[str, Any], info: ProblemInfo, max_input_length: int,
+                 device: str | torch.device = "cpu", problem: Problem | None = None,
+                 data_dir: str | Path | None = None) -> None:
+        self.device = resolve_device(device)
+        self.data_dir = Path(data_dir).expanduser() if data_dir else None  # the problem's prepared data
+        self.model = model.to(self.device).eval()
+        self.encoders = dict(encoders)
+        self.info = info
+        self.max_input_length = max_input_length  # tokens, eos included
+        self.problem = problem
+        self.last_stats = DecodeStats()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, data_dir: str | Path | None = None,
+                        device: str | torch.device = "cpu") -> Translator:
+        """Rebuild model, problem and encoders from a checkpoint alone; `data_dir` defaults to the run's."""
+        checkpoint = load_checkpoint_file(path)
+        hp = checkpoint.get("hyper_parameters")
+        if not isinstance(hp, Mapping) or "model_name" not in hp:
+            raise T2TUserError(f"checkpoint '{path}' holds no t2t-torch hyper_parameters: pass a .ckpt of a t2t-train run")
+        run_config = hp.get("run_config") or {}
+        problem = problem_from_hparams(hp)
+        data_dir = data_dir or run_config.get("data_dir")
+        encoders = load_encoders(problem, data_dir)
+        info = ProblemInfo(**hp["problem_info"])
+        model = registry.model(hp["model_name"])(dict(hp["model_hparams"]), info)
+        load_model_weights(model, checkpoint["state_dict"], path)
+        batching = dataclass_from_mapping(BatchingConfig, (run_config.get("hparams") or {}).get("batching"), "batching")
+        return cls(model, encoders, info, batching.effective_max_length, device, problem, data_dir)
+
+    def translate(self, texts: Sequence[str], config: DecodeConfig | None = None,
+                  **options: Any) -> list[str] | list[list[str]]:
+        """Translate `texts`; `options` are `DecodeConfig` fields (beam_size=4, alpha=0.6, return_beams=False, ...).
+
+        Returns one string per text, in order, or with `return_beams` one list of `num_beams` strings per text.
+        """
+        config = (config or DecodeConfig()).replace(**options)
+        started = time.perf_counter()
+        max_length = config.max_input_size or self.max_input_length
+        sequences, stats = self.encode_inputs(texts, max_length)
+        todo = [i for i, ids in enumerate(sequences) if ids is not None]
+        decoded = decode_sequences(self.model, [sequences[i] for i in todo], self.info.target_vocab_size, config,
+                                   self.device)
+        beams: list[list[str]] = [[""] * config.num_beams for _ in texts]
+        targets = self.encoders["targets"]
+        for index, hypotheses in zip(todo, decoded):
+            beams[index] = [targets.decode(ids) for ids in hypotheses]
+        stats.seconds = time.perf_counter() - started
+        stats.warn(max_length)
+        self.last_stats = stats
+        return beams if config.return_beams else [b[0] for b in beams]
+
+    def decode_ids(self, sequences: Sequence[Sequence[int]], config: DecodeConfig) -> list[list[list[int]]]:
+        """Already-encoded inputs (each ending in eos, not truncated) -> per input its hypotheses' ids."""
+        return decode_sequences(self.model, sequences, self.info.target_vocab_size, config, self.device)
+
+    def encode_inputs(self, texts: Sequence[str], max_length: int) -> tuple[list[list[int] | None], DecodeStats]:
+        """Ids ending in eos per text (truncated to `max_length` tokens), None for a text that is not decoded."""
+        stats = DecodeStats(lines=len(texts))
+        encoder = self.encoders["inputs"]
+        sequences: list[list[int] | None] = []
+        for number, text in enumerate(texts, start=1):
+            ids: list[int] = []
+            try:
+                ids = encoder.encode(text) if text.strip() else []
+            except ValueError as error:
+                stats.unencodable += 1
+                stats.first_unencodable = stats.first_unencodable or f"line {number}: {error}"
+                sequences.append(None)
+                continue
+            if not ids:
+                stats.empty += 1
+                sequences.append(None)
+                continue
+            if len(ids) + 1 > max_length:
+                stats.truncated += 1
+                ids = ids[: max(max_length - 1, 1)]
+            sequences.append([*ids, EOS_ID])
+        return sequences, stats
+
+
+def problem_from_hparams(hp: Mapping[str, Any]) -> Problem:
+    """The problem a checkpoint was trained on, with the settings of its run (importing the run's usr_dir)."""
+    run_config = hp.get("run_config") or {}
+    settings = dict(run_config.get("problem") or {})
+    name = hp.get("problem_name") or settings.get("name", "")
+    settings.pop("name", None)
+    usr_dir = run_config.get("usr_dir")
+    if usr_dir and name not in registry.list_problems(include_reversed=True):
+        from t2t_torch.usr_dir import import_usr_dir
+
+        import_usr_dir(usr_dir)
+    if not name:
+        raise T2TUserError("the checkpoint does not name its problem: pass a .ckpt written by t2t-train")
+    return registry.problem(name, **settings)
+
+
+def load_encoders(problem: Problem, data_dir: str | Path | None) -> dict[str, Any]:
+    """The problem's text encoders, with a one-line error when they are missing from `data_dir`."""
+    try:
+        return problem.feature_encoders(Path(data_dir).expanduser() if data_dir else None)
+    except NotImplementedError as error:
+        raise T2TUserError(f"{error}: only problems with text encoders can be decoded from text") from None
+    except (OSError, ValueError) as error:
+        raise T2TUserError(
+            f"cannot load the vocabulary of {problem.name} from data_dir '{data_dir}' ({error}): "
+            "pass data_dir=<the data_dir the model was trained with>"
+        ) from None
+
+
+def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Load the LightningModule's `model.*` weights into the bare network."""
+    weights = {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise T2TUserError(f"checkpoint '{path}' does not fit its own model ({first_line}): is it corrupt?") from None

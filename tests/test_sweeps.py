@@ -1,0 +1,157 @@
+"""Optuna sweeps (`hparams_search=...`, the `t2t_optuna` sweeper) through the real command line, on a tiny problem.
+
+- a 3-trial sweep with a failed trial and one stopped before its final evaluation ends with one line; rerun, the
+  stopped trial runs again in place (from its checkpoint), the failed one is retried with the same parameters,
+  completed trials are not run again; results.csv/.md report every trial and best.yaml trains as it is;
+- bad input (unknown key, low >= high, a log range over 0, an objective no run logs) is one line and exit status 2
+  before any trial directory exists.
+
+Faults are injected by a `usr_dir` whose `__init__.py` wraps `t2t_torch.train.train`
+(SWEEP_TEST_FAULTS=<call>:<error|stopped>,...: the n-th train() call of the sweep process fails or stops).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from t2t_torch import cli
+from t2t_torch.sweeps.plan import SWEEPER_TARGET, objective_value
+from t2t_torch.errors import T2TUserError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "problem=algorithmic_identity_binary40", "problem.train_size=200", "problem.dev_size=50", "problem.dev_length=40",
+    "hparams=transformer_tiny", "hparams.model.hidden_size=16", "hparams.model.filter_size=32",
+    "hparams.model.num_heads=2", "trainer.max_steps=3", "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+FAULTS = '''
+import os
+import t2t_torch.train
+
+_train = t2t_torch.train.train
+_calls = []
+
+
+def train(cfg):
+    _calls.append(cfg.output_dir)
+    faults = dict(f.split(":") for f in os.environ.get("SWEEP_TEST_FAULTS", "").split(",") if f)
+    fault = faults.get(str(len(_calls)))
+    if fault == "error":
+        raise RuntimeError("injected failure")
+    metrics = _train(cfg)
+    return {} if fault == "stopped" else metrics  # "stopped": trained, then no final metrics, as after SIGTERM
+
+
+t2t_torch.train.train = train
+'''
+BAD_SEARCHES = {
+    "bad_key": "hparams.optim.learning_rat: {type: float, low: 0.1, high: 1.0}",
+    "bad_range": "hparams.optim.learning_rate_constant: {type: float, low: 3.0, high: 0.3}",
+    "bad_log": "hparams.optim.weight_decay: {type: float, low: 0.0, high: 1.0e-4, log: true}",
+}
+
+
+def write_usr_dir(root: Path, init: str = "") -> Path:
+    (root / "conf" / "hparams_search").mkdir(parents=True)
+    (root / "__init__.py").write_text(init)
+    for name, param in BAD_SEARCHES.items():
+        (root / "conf" / "hparams_search" / f"{name}.yaml").write_text(
+            "# @package _global_\ndefaults:\n  - algorithmic_tiny_range\n  - _self_\n"
+            f"hydra:\n  sweeper:\n    params:\n      {param}\n")
+    return root
+
+
+def run_train(args: list[str], cwd: Path, faults: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "SWEEP_TEST_FAULTS": faults}
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def read_rows(sweep: Path) -> list[dict[str, str]]:
+    with open(sweep / "results.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_sweep_resumes_after_interruptions_and_reports_the_best_trial(tmp_path: Path) -> None:
+    usr_dir = write_usr_dir(tmp_path / "sweep_faults", FAULTS)
+    sweep = tmp_path / "sweep"
+    args = [f"usr_dir={usr_dir}", "hparams_search=algorithmic_tiny_range", *TINY, f"data_dir={tmp_path / 'data'}",
+            f"hydra.sweep.dir={sweep}"]
+
+    # 1. trial 1 fails (one failure tolerated), trial 2 stops before its final evaluation (as after SIGTERM): the
+    #    sweep ends with one line; trial 2 stays RUNNING, to be resumed.
+    first = run_train([*args, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failures=1"], tmp_path,
+                      faults="2:error,3:stopped")
+    assert first.returncode == 2, first.stderr[-3000:]
+    assert first.stderr.strip().splitlines()[-1].startswith("t2t-train: error: trial(s) [2] stopped before")
+    assert [(r["trial"], r["state"]) for r in read_rows(sweep)] == [("0", "COMPLETE"), ("1", "FAIL"), ("2", "RUNNING")]
+    kept = (sweep / "trial_0" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+
+    # 2. the same command: trial 2 runs again in place from its checkpoint, trial 1 is retried with its parameters
+    #    as trial 3, trial 0 is not run again.
+    second = run_train([*args, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failures=1"], tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resuming from" in (sweep / "trial_2" / "cli.log").read_text()
+    rows = read_rows(sweep)
+    assert [(r["trial"], r["state"], r["retry_of"]) for r in rows] == [
+        ("0", "COMPLETE", ""), ("1", "FAIL", ""), ("2", "COMPLETE", ""), ("3", "COMPLETE", "1")]
+    searched = [k for k in rows[0] if k.startswith("hparams.")]
+    assert len(searched) == 4 and all(rows[3][k] == rows[1][k] for k in searched)
+    assert (sweep / "trial_0" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == kept
+    objective = "eval/neg_log_perplexity"
+    best = max((r for r in rows if r["state"] == "COMPLETE"), key=lambda r: float(r[objective]))
+    assert f"| {best['trial']}* | COMPLETE |" in (sweep / "results.md").read_text()
+    best_yaml = (sweep / "best.yaml").read_text()
+    assert f"trial_{best['trial']}" in best_yaml.splitlines()[0]
+
+    # 3. best.yaml is a ready-to-run config.
+    rerun = run_train(["--config-dir", str(sweep), "--config-name", "best", f"usr_dir={usr_dir}"], tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert (sweep / "best_run" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("search", "extra", "message"),
+    [
+        ("bad_key", [], "unknown hparams key 'hparams.optim.learning_rat' in the search space. Did you mean:"),
+        ("bad_range", [], "learning_rate_constant: low (3.0) must be below high (0.3)"),
+        ("bad_log", [], "weight_decay: a log range needs low > 0"),
+        ("algorithmic_tiny_range", ["objective=eval/bleu"], "objective 'eval/bleu' is not a metric this run logs"),
+        ("algorithmic_tiny_range", ["objective=eval/loss"], "set hydra.sweeper.direction=minimize"),
+    ],
+)
+def test_bad_search_is_one_line_before_any_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str], search: str, extra: list[str],
+                                                 message: str) -> None:
+    usr_dir = write_usr_dir(tmp_path / f"sweep_{search}")
+    sweep = tmp_path / "sweep"
+    argv = ["train.py", f"usr_dir={usr_dir}", f"hparams_search={search}", *TINY, f"data_dir={tmp_path / 'data'}",
+            f"hydra.sweep.dir={sweep}", *extra]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        cli.train_main()
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("t2t-train: error: ") and message in lines[0], lines
+    assert not sweep.exists()
+
+
+def test_objective_value_names_the_metrics_a_run_logged() -> None:
+    assert objective_value({"eval/loss": 1.5}, "eval/loss") == 1.5
+    assert objective_value({}, "eval/loss") is None  # stopped before the final evaluation
+    with pytest.raises(T2TUserError, match=r"'eval/bleu' is not among this run's final metrics \(eval/loss\)"):
+        objective_value({"eval/loss": 1.5}, "eval/bleu")
+
+
+def test_sweeper_target_names_the_plugin_class() -> None:
+    from hydra_plugins.t2t_optuna_sweeper.t2t_optuna_sweeper import T2TOptunaSweeper, T2TOptunaSweeperConf
+
+    assert T2TOptunaSweeperConf._target_ == SWEEPER_TARGET
+    assert f"{T2TOptunaSweeper.__module__}.{T2TOptunaSweeper.__name__}" == SWEEPER_TARGET
