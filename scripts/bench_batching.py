@@ -134,7 +134,8 @@ def write_report(
         f"- date: {datetime.date.today().isoformat()}",
         f"- command: `{command.strip()}`",
         f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs,"
-        f" torch {torch.__version__} ({torch.get_num_threads()} threads); the CPU may be shared with other jobs",
+        f" torch {torch.__version__} ({torch.get_num_threads()} threads); load average at the end"
+        f" {os.getloadavg()[0]:.1f} (the CPU is shared with other jobs: model timings vary with it)",
         f"- corpus: {problem.name}, examples per split {sizes}; max_length {args.max_length}",
         "",
         "Padding: share of pad tokens when each batch is padded to its longest example (inputs/targets measured by",

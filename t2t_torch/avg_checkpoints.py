@@ -59,10 +59,15 @@ def last_checkpoints(paths: Sequence[Path], n: int) -> list[tuple[int, Path]]:
     by_step: dict[tuple[int, Path], Path] = {}
     for path in paths:
         key = (int(load(path).get("global_step", -1)), path.parent.resolve())
-        if key not in by_step or by_step[key].name == "last.ckpt":  # prefer the step-named file
+        if key not in by_step or _name_rank(path) < _name_rank(by_step[key]):
             by_step[key] = path
     chosen = sorted(by_step.items(), key=lambda item: (item[0][0], str(item[1])))[-n:]
     return [(step, path) for (step, _), path in chosen]
+
+
+def _name_rank(path: Path) -> int:
+    """Which of several files of one step to name in the output: step-S.ckpt, then best-S.ckpt, then last.ckpt."""
+    return 0 if path.name.startswith("step-") else 2 if path.name == "last.ckpt" else 1
 
 
 def check_same_model(reference: Mapping[str, Any], other: Mapping[str, Any], ref_path: Path, path: Path) -> None:

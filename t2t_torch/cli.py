@@ -87,6 +87,10 @@ def _train_task(cfg: DictConfig) -> Any:
 
         return objective_value(metrics, objective)  # None: stopped early; a missing metric is a one-line error
 
+    from t2t_torch.sweeps.plan import in_optuna_trial
+
+    if in_optuna_trial():
+        return run()  # the sweeper records a T2TUserError as this trial's failure and goes on or stops
     return _report_errors("t2t-train", run)
 
 

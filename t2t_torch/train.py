@@ -22,7 +22,7 @@ from t2t_torch import registry
 from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
-from t2t_torch.callbacks.preemption_checkpoint import PreemptionCheckpoint
+from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.datamodules.problem import Problem, check_data_dir
@@ -68,7 +68,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
     callbacks: list[L.Callback] = [
         ModelCheckpoint(dirpath=checkpoints, filename="best-{step}", monitor="eval/loss", mode="min", save_top_k=1,
                         save_last=True, auto_insert_metric_name=False),
-        PreemptionCheckpoint(checkpoints / "last.ckpt"),
+        LastCheckpoint(checkpoints / "last.ckpt"),
         NonFiniteLossGuard(),
         LearningRateMonitor(logging_interval="step"),
         *extra_callbacks,
@@ -110,6 +110,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir.mkdir(parents=True, exist_ok=True)
     problem = build_problem(cfg)
     datamodule = build_datamodule(cfg, problem)
+    problem.generate_data(datamodule.data_dir)  # vocabularies size the model; file locks make this DDP-safe
     module = build_module(cfg, problem)
     ckpt_path = resolve_ckpt_path(cfg, output_dir)
     if ckpt_path is not None:
@@ -123,8 +124,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log.warning("Stopped by SIGTERM at step %d; rerun the same command to resume.", trainer.global_step)
         return {}
     metrics: dict[str, float] = {}
-    if not trainer.fast_dev_run:
-        trainer.save_checkpoint(output_dir / "checkpoints" / "last.ckpt")  # the final step, with its data position
     if cfg.get("eval_at_end", True) and not trainer.fast_dev_run and trainer.limit_val_batches != 0:
         results = trainer.validate(module, datamodule=datamodule, verbose=False)
         metrics = {k: float(v) for k, v in results[0].items()} if results else {}

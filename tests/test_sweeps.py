@@ -1,13 +1,15 @@
 """Optuna sweeps (`hparams_search=...`, the `t2t_optuna` sweeper) through the real command line, on a tiny problem.
 
-- a 3-trial sweep with a failed trial and one stopped before its final evaluation ends with one line; rerun, the
-  stopped trial runs again in place (from its checkpoint), the failed one is retried with the same parameters,
-  completed trials are not run again; results.csv/.md report every trial and best.yaml trains as it is;
+- a 3-trial sweep with a failed trial, one that fails on bad input and one stopped before its final evaluation ends
+  with one line; rerun, the stopped trial runs again in place (from its checkpoint), the failed one is retried with
+  the same parameters, the bad-input one is not, completed trials are not run again; results.csv/.md report every
+  trial and best.yaml trains as it is;
 - bad input (unknown key, low >= high, a log range over 0, an objective no run logs) is one line and exit status 2
   before any trial directory exists.
 
 Faults are injected by a `usr_dir` whose `__init__.py` wraps `t2t_torch.train.train`
-(SWEEP_TEST_FAULTS=<call>:<error|stopped>,...: the n-th train() call of the sweep process fails or stops).
+(SWEEP_TEST_FAULTS=<call>:<error|input|stopped>,...: the n-th train() call of the sweep process raises a bug, raises
+a T2TUserError, or trains and then returns no metrics).
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from optuna.distributions import FloatDistribution, IntDistribution
+
 from t2t_torch import cli
-from t2t_torch.sweeps.plan import SWEEPER_TARGET, objective_value
 from t2t_torch.errors import T2TUserError
+from t2t_torch.sweeps.plan import SWEEPER_TARGET, SweepPlan, objective_value
+from t2t_torch.sweeps.search_space import parse_range, parse_search_space, split_command_line
+from t2t_torch.sweeps.study import default_storage, distributions, open_study, sweep_lock
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -34,6 +40,7 @@ TINY = [
 FAULTS = '''
 import os
 import t2t_torch.train
+from t2t_torch.errors import T2TUserError
 
 _train = t2t_torch.train.train
 _calls = []
@@ -45,6 +52,8 @@ def train(cfg):
     fault = faults.get(str(len(_calls)))
     if fault == "error":
         raise RuntimeError("injected failure")
+    if fault == "input":
+        raise T2TUserError("injected bad input")
     metrics = _train(cfg)
     return {} if fault == "stopped" else metrics  # "stopped": trained, then no final metrics, as after SIGTERM
 
@@ -85,25 +94,28 @@ def test_sweep_resumes_after_interruptions_and_reports_the_best_trial(tmp_path: 
     args = [f"usr_dir={usr_dir}", "hparams_search=algorithmic_tiny_range", *TINY, f"data_dir={tmp_path / 'data'}",
             f"hydra.sweep.dir={sweep}"]
 
-    # 1. trial 1 fails (one failure tolerated), trial 2 stops before its final evaluation (as after SIGTERM): the
-    #    sweep ends with one line; trial 2 stays RUNNING, to be resumed.
-    first = run_train([*args, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failures=1"], tmp_path,
-                      faults="2:error,3:stopped")
+    # 1. trial 1 fails, trial 2 fails on bad input (two failures tolerated), trial 3 stops before its final
+    #    evaluation (as after SIGTERM): the sweep ends with one line; trial 3 stays RUNNING, to be resumed.
+    first = run_train([*args, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failures=2"], tmp_path,
+                      faults="2:error,3:input,4:stopped")
     assert first.returncode == 2, first.stderr[-3000:]
-    assert first.stderr.strip().splitlines()[-1].startswith("t2t-train: error: trial(s) [2] stopped before")
-    assert [(r["trial"], r["state"]) for r in read_rows(sweep)] == [("0", "COMPLETE"), ("1", "FAIL"), ("2", "RUNNING")]
+    assert first.stderr.strip().splitlines()[-1].startswith("t2t-train: error: trial(s) [3] stopped before")
+    rows = read_rows(sweep)
+    assert [(r["trial"], r["state"], r["error"]) for r in rows] == [
+        ("0", "COMPLETE", ""), ("1", "FAIL", "RuntimeError: injected failure"), ("2", "FAIL", "injected bad input"),
+        ("3", "RUNNING", "")]
     kept = (sweep / "trial_0" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
 
-    # 2. the same command: trial 2 runs again in place from its checkpoint, trial 1 is retried with its parameters
-    #    as trial 3, trial 0 is not run again.
-    second = run_train([*args, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failures=1"], tmp_path)
+    # 2. the same command: trial 3 runs again in place from its checkpoint, trial 1 is retried with its parameters
+    #    as trial 4, trial 2 (bad input) is not retried, trial 0 is not run again.
+    second = run_train([*args, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failures=2"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "Resuming from" in (sweep / "trial_2" / "cli.log").read_text()
+    assert "Resuming from" in (sweep / "trial_3" / "cli.log").read_text()
     rows = read_rows(sweep)
     assert [(r["trial"], r["state"], r["retry_of"]) for r in rows] == [
-        ("0", "COMPLETE", ""), ("1", "FAIL", ""), ("2", "COMPLETE", ""), ("3", "COMPLETE", "1")]
+        ("0", "COMPLETE", ""), ("1", "FAIL", ""), ("2", "FAIL", ""), ("3", "COMPLETE", ""), ("4", "COMPLETE", "1")]
     searched = [k for k in rows[0] if k.startswith("hparams.")]
-    assert len(searched) == 4 and all(rows[3][k] == rows[1][k] for k in searched)
+    assert len(searched) == 4 and all(rows[4][k] == rows[1][k] for k in searched)
     assert (sweep / "trial_0" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == kept
     objective = "eval/neg_log_perplexity"
     best = max((r for r in rows if r["state"] == "COMPLETE"), key=lambda r: float(r[objective]))
@@ -123,7 +135,9 @@ def test_sweep_resumes_after_interruptions_and_reports_the_best_trial(tmp_path: 
         ("bad_key", [], "unknown hparams key 'hparams.optim.learning_rat' in the search space. Did you mean:"),
         ("bad_range", [], "learning_rate_constant: low (3.0) must be below high (0.3)"),
         ("bad_log", [], "weight_decay: a log range needs low > 0"),
-        ("algorithmic_tiny_range", ["objective=eval/bleu"], "objective 'eval/bleu' is not a metric this run logs"),
+        ("algorithmic_tiny_range", ["objective=eval/acuracy"],
+         "objective 'eval/acuracy' is not a metric this run logs. Did you mean: eval/accuracy"),
+        ("algorithmic_tiny_range", ["objective=eval/bleu"], "add eval_bleu_every=1"),
         ("algorithmic_tiny_range", ["objective=eval/loss"], "set hydra.sweeper.direction=minimize"),
     ],
 )
@@ -155,3 +169,49 @@ def test_sweeper_target_names_the_plugin_class() -> None:
 
     assert T2TOptunaSweeperConf._target_ == SWEEPER_TARGET
     assert f"{T2TOptunaSweeper.__module__}.{T2TOptunaSweeper.__name__}" == SWEEPER_TARGET
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": "float", "lo": 0.1, "high": 1.0}, "unknown field 'lo'. Did you mean: low?"),
+        ({"type": "floot", "low": 0.1, "high": 1.0}, "unknown type 'floot'. Did you mean: float?"),
+        ({"type": "float", "low": 0.1, "high": 1.0, "log": True, "step": 0.1}, "'step' and 'log: true' cannot"),
+        ({"type": "int", "low": 1.5, "high": 4}, "an int range needs whole-number bounds"),
+        ({"type": "int", "low": 1, "high": 4, "step": 2}, "must be a multiple of step (2)"),
+        ({"type": "categorical", "choices": []}, "'choices' must be a non-empty list"),
+        ({"type": "float", "low": 1.0, "high": 1.0}, "low (1.0) must be below high (1.0)"),
+    ],
+)
+def test_malformed_ranges_are_one_line(spec: dict, message: str) -> None:
+    with pytest.raises(T2TUserError) as error:
+        parse_range("hparams.optim.x", spec)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_ranges_and_command_line_sweeps_become_optuna_distributions() -> None:
+    space = parse_search_space({"hparams.optim.learning_rate_constant": {"low": 0.3, "high": 3.0, "log": True},
+                                "hparams.model.num_hidden_layers": {"type": "int", "low": 1, "high": 5, "step": 2},
+                                "hparams.optim.learning_rate_schedule": {"choices": ["constant*linear_warmup", "legacy"]}})
+    fixed, sweeps = split_command_line(["trainer.max_steps=3", "hparams=transformer_tiny,transformer_small"])
+    assert fixed == ["trainer.max_steps=3"] and sweeps["hparams"].choices == ("transformer_tiny", "transformer_small")
+    dists = distributions({**space, **sweeps})
+    assert dists["hparams.optim.learning_rate_constant"] == FloatDistribution(0.3, 3.0, log=True)
+    assert dists["hparams.model.num_hidden_layers"] == IntDistribution(1, 5, step=2)
+    assert space["hparams.optim.learning_rate_schedule"].override("constant*linear_warmup") == \
+        "++hparams.optim.learning_rate_schedule='constant*linear_warmup'"
+    assert sweeps["hparams"].override("transformer_small") == "hparams=transformer_small"
+
+
+def test_rerunning_a_study_with_other_settings_is_refused(tmp_path: Path) -> None:
+    space = parse_search_space({"hparams.optim.weight_decay": {"low": 0.0, "high": 1e-4}})
+    plan = SweepPlan("search", "eval/loss", "minimize", space, ("trainer.max_steps=3",))
+    storage = default_storage(tmp_path)
+    open_study(plan, storage, "tpe", 0)
+    open_study(plan, storage, "random", 1)  # the sampler may change
+    other = SweepPlan("search", "eval/loss", "minimize", space, ("trainer.max_steps=4",))
+    with pytest.raises(T2TUserError, match=r"was run with another command line .*hydra.sweep.dir=<new dir>"):
+        open_study(other, storage, "tpe", 0)
+    with sweep_lock(tmp_path), pytest.raises(T2TUserError, match="another sweep .* is running in"):
+        with sweep_lock(tmp_path):
+            pass

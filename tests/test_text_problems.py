@@ -70,6 +70,18 @@ def test_vocabulary_is_built_once_and_reused(corpus: dict, tmp_path: Path, monke
     assert builds == [1, 1] and len(list((tmp_path / "text2text_files").glob("vocab.*.json"))) == 2
 
 
+def test_deleted_vocabulary_rebuilds_the_caches_too(corpus: dict, tmp_path: Path) -> None:
+    make(data_files=corpus).generate_data(tmp_path)
+    (vocab,) = (tmp_path / "text2text_files").glob("vocab.*.json")
+    manifest = tmp_path / "text2text_files" / "train" / "manifest.json"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("num_examples", "stale"), encoding="utf-8")
+    vocab.unlink()
+    problem = make(data_files=corpus)
+    problem.generate_data(tmp_path)
+    assert vocab.is_file() and "stale" not in manifest.read_text(encoding="utf-8")
+    assert len(problem.dataset("train", tmp_path)) == 40
+
+
 class FlakyProblem(Text2TextProblem):
     """Raises in the middle of its dev split on the first run, like a killed or failed preparation."""
 

@@ -21,15 +21,14 @@ this module before putting it in sys.modules, and dataclasses then cannot resolv
 """
 
 import logging
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
@@ -114,7 +113,7 @@ class T2TOptunaSweeper(Sweeper):
         retried = studies.enqueue_retries(study)
         if retried:
             log.info("Retrying failed trials with the same parameters: %s", retried)
-        failed: List[Tuple[int, JobReturn]] = []
+        failed = []
         while True:
             batch, resuming = resuming[:n_jobs], resuming[n_jobs:]
             room = n_trials - studies.count_complete(study) - len(batch) - len(resuming)
@@ -124,24 +123,23 @@ class T2TOptunaSweeper(Sweeper):
             if not batch:
                 return
             returns = self.launcher.launch([self._overrides(plan, n, p) for n, p in batch], initial_job_idx=batch[0][0])
-            stopped = []
-            for (number, _), ret in zip(batch, returns):
-                outcome = self._record(study, number, ret)
-                if outcome == "failed":
-                    failed.append((number, ret))
-                elif outcome == "stopped":
-                    stopped.append(number)
+            # JobReturn keeps a failed job's exception in _return_value; its return_value property would re-raise it
+            outcomes = [studies.record(study, number, ret.status == JobStatus.COMPLETED, ret._return_value)
+                        for (number, _), ret in zip(batch, returns)]
+            for outcome in outcomes:
+                if outcome.state == "failed":
+                    log.error("Trial %d failed: %s", outcome.number, outcome.message)
+                    failed.append(outcome)
+            stopped = [o.number for o in outcomes if o.state == "stopped"]
             if stopped:
                 raise T2TUserError(f"trial(s) {stopped} stopped before their final evaluation (no {plan.objective});"
                                    " rerun the same command to resume them")
             if len(failed) > max_failures:
-                number, ret = failed[-1]
-                log.error("Trial %d failed (%d failed in this run, hydra.sweeper.max_failures=%d); its output is in"
-                          " trial_%d/. Rerun the same command to retry it.", number, len(failed), max_failures, number)
-                if ret.status == JobStatus.FAILED:
-                    ret.return_value  # re-raises the trial's exception with its traceback
-                raise T2TUserError(f"trial {number} ended with {plan.objective} = {ret.return_value!r}, not a number"
-                                   " (did it diverge?); raise hydra.sweeper.max_failures to let the sweep go on")
+                last = failed[-1]
+                if last.error is not None and not last.bad_input:
+                    raise last.error  # a bug: keep its traceback
+                raise T2TUserError(f"trial {last.number} failed: {last.message} ({len(failed)} failed in this run;"
+                                   f" raise hydra.sweeper.max_failures={max_failures} to go on past such trials)")
 
     @staticmethod
     def _overrides(plan: Any, number: int, params: Dict[str, Any]) -> List[str]:
@@ -149,20 +147,3 @@ class T2TOptunaSweeper(Sweeper):
 
         searched = [plan.space[key].override(value) for key, value in params.items() if key in plan.space]
         return [*plan.fixed, *searched, f"hydra.sweep.subdir={trial_dir_name(number)}"]
-
-    @staticmethod
-    def _record(study: Any, number: int, ret: JobReturn) -> str:
-        """Tell Optuna how trial `number` ended: "complete", "failed" or "stopped" (left RUNNING, resumable)."""
-        from optuna.trial import TrialState
-
-        if ret.status != JobStatus.COMPLETED:
-            study.tell(number, state=TrialState.FAIL)
-            return "failed"
-        value = ret.return_value
-        if value is None:
-            return "stopped"
-        if not isinstance(value, (int, float)) or math.isnan(value):
-            study.tell(number, state=TrialState.FAIL)
-            return "failed"
-        study.tell(number, float(value))
-        return "complete"

@@ -1,11 +1,12 @@
 """Stop training at the first NaN/inf loss, naming the step and the first module whose output was not finite.
 
-Finding the module costs one extra forward pass with hooks, on the failing batch only.
+The loss is checked before backward, so the weights are still those that produced it (no NaN has reached them
+through an optimizer step) and no checkpoint of the broken state is written. Finding the module costs one extra
+forward pass with hooks, on the failing batch only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -40,14 +41,19 @@ def first_nonfinite_module(model: torch.nn.Module, batch: Mapping[str, torch.Ten
 
 
 class NonFiniteLossGuard(L.Callback):
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        loss = outputs["loss"] if isinstance(outputs, Mapping) else outputs
-        if loss is None or torch.isfinite(loss).all():
+    def __init__(self) -> None:
+        self._batch: Any = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._batch = batch
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        if torch.isfinite(loss).all():
             return
-        culprit = first_nonfinite_module(pl_module.model, batch) if hasattr(pl_module, "model") else None
+        model = getattr(pl_module, "model", None)
+        culprit = first_nonfinite_module(model, self._batch) if model is not None and self._batch is not None else None
         where = f"; first non-finite output from module '{culprit}'" if culprit else ""
         raise NonFiniteLossError(
-            f"loss became {loss.item()} at step {trainer.global_step} (batch {batch_idx}){where}:"
+            f"loss became {loss.item()} at step {trainer.global_step}{where}:"
             " lower the learning rate, raise warmup or enable gradient clipping (hparams.optim.clip_grad_norm)"
         )

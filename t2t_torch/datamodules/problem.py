@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -159,7 +161,7 @@ def check_data_dir(data_dir: str | Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise T2TUserError(f"cannot create data_dir '{path}' ({error.strerror}): pass a writable data_dir=<folder>")
-    probe = path / ".t2t_write_test"
+    probe = path / f".t2t_write_test-{os.getpid()}-{threading.get_ident()}"  # unique: ranks check at once
     try:
         probe.touch()
         probe.unlink()

@@ -91,7 +91,7 @@ def _lines(path: Path) -> Iterator[str]:
     with open_text(path) as handle:
         number = 0
         try:
-            for number, line in enumerate(handle, start=1):  # noqa: B007  (number is used in the error)
+            for number, line in enumerate(handle, start=1):
                 yield line.rstrip("\r\n")
         except UnicodeDecodeError as error:
             raise T2TUserError(f"'{path}' is not UTF-8 text (after line {number}: {error.reason}): convert it to UTF-8")

@@ -128,10 +128,10 @@ class Text2TextProblem(TokenSequenceProblem):
         """Vocabulary file per feature; the name holds the settings it was built from, so changing them
         (other data files, another size) builds a new one instead of reusing a stale one."""
         kind = self.vocab_kind
-        settings = [kind, self.approx_vocab_size, self.max_vocab_lines, self.max_examples, self.token_vocab_file]
-        if self.data_files is not None:
-            settings.append(self.data_files.get("train") if isinstance(self.data_files, Mapping) else self.data_files)
-        digest = hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:8]
+        settings = self.config()  # only the training files matter: other dev/test files keep the vocabulary
+        if isinstance(self.data_files, Mapping) and "train" in self.data_files:
+            settings["data_files"] = self.data_files["train"]
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
         size = f".{self.approx_vocab_size}" if kind == "subword" else ""
         root = self.cache_dir(data_dir)
         if self.shared_vocab or kind != "subword":

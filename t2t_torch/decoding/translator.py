@@ -265,5 +265,5 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise T2TUserError(f"checkpoint '{path}' does not fit its own model ({first_line}): is it corrupt?") from None
+        detail = " ".join(str(error).split())[:300]
+        raise T2TUserError(f"checkpoint '{path}' does not fit its own model ({detail}): is it corrupt?") from None

@@ -25,8 +25,10 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -138,9 +140,10 @@ def model_config_class(model_name: str) -> type | None:
 
 
 def known_objectives(config: DictConfig) -> list[str]:
-    """The final metrics a run of `config` returns, known before it runs."""
+    """The final metrics a run of `config` returns, known before it runs (eval/bleu: with eval_bleu_every=1)."""
     problem_cls = registry.problem_class(str(config.problem.name))
-    return ["eval/loss", *(f"eval/{m}" for m in problem_cls.eval_metrics if m != "loss")]
+    names = ["eval/loss", *(f"eval/{m}" for m in problem_cls.eval_metrics if m != "loss")]
+    return names + (["eval/bleu"] if int(config.get("eval_bleu_every") or 0) == 1 else [])
 
 
 def check_objective(config: DictConfig, direction: str) -> str:
@@ -148,6 +151,9 @@ def check_objective(config: DictConfig, direction: str) -> str:
     known = known_objectives(config)
     if not objective:
         raise T2TUserError(f"a sweep needs objective=<metric> (one of: {', '.join(known)})")
+    if objective == "eval/bleu" and "eval/bleu" not in known:
+        raise T2TUserError("objective 'eval/bleu' is logged by the final evaluation only when every evaluation"
+                           " decodes: add eval_bleu_every=1")
     if objective not in known:
         raise T2TUserError(f"objective '{objective}' is not a metric this run logs.{did_you_mean(objective, known)}"
                            f" It logs: {', '.join(known)}")
@@ -171,6 +177,14 @@ def objective_value(metrics: Mapping[str, float], objective: str) -> float | Non
         raise T2TUserError(f"objective '{objective}' is not among this run's final metrics"
                            f" ({', '.join(sorted(metrics))}): set objective= to one of them")
     return float(metrics[objective])
+
+
+def in_optuna_trial() -> bool:
+    """True inside a trial launched by the t2t_optuna sweeper (read from Hydra's config of the running job)."""
+    if not HydraConfig.initialized():
+        return False
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("_target_") == SWEEPER_TARGET
 
 
 def check_sweep_command(overrides: list[str], config_name: str = "train", search_path: Sequence[Path] = ()) -> None:

@@ -2,7 +2,7 @@
 Cloud ML Engine console).
 
 - `results.csv` / `results.md`: one row per trial (number, state, objective, parameters, minutes, directory,
-  the trial it retried), rewritten after every batch so an interrupted sweep still has its table;
+  the trial it retried, why it failed), rewritten after every batch so an interrupted sweep still has its table;
 - `best.yaml`: the best trial's full configuration (its `.hydra/config.yaml`), ready to run with
   `python train.py --config-dir <sweep dir> --config-name best [key=value ...]`; it trains in `<sweep dir>/best_run`.
 """
@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from t2t_torch.sweeps.plan import SweepPlan
-from t2t_torch.sweeps.study import RETRY_OF_ATTR
+from t2t_torch.sweeps.study import RETRY_OF_ATTR, trial_errors
 
 BEST_CONFIG = "best.yaml"
 BEST_RUN_DIR = "best_run"
@@ -30,6 +30,7 @@ def trial_dir_name(number: int) -> str:
 
 
 def _rows(study: optuna.Study, plan: SweepPlan) -> list[dict[str, Any]]:
+    errors = trial_errors(study)
     rows = []
     for trial in study.get_trials(deepcopy=False):
         if trial.state == TrialState.WAITING:
@@ -39,7 +40,8 @@ def _rows(study: optuna.Study, plan: SweepPlan) -> list[dict[str, Any]]:
             minutes = round((trial.datetime_complete - trial.datetime_start).total_seconds() / 60, 2)
         rows.append({"trial": trial.number, "state": trial.state.name, plan.objective: trial.value,
                      **{key: trial.params.get(key) for key in plan.space}, "minutes": minutes,
-                     "dir": trial_dir_name(trial.number), "retry_of": trial.user_attrs.get(RETRY_OF_ATTR)})
+                     "dir": trial_dir_name(trial.number), "retry_of": trial.user_attrs.get(RETRY_OF_ATTR),
+                     "error": errors.get(trial.number, {}).get("message") if trial.state == TrialState.FAIL else None})
     return rows
 
 
@@ -51,7 +53,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 def write_results(study: optuna.Study, plan: SweepPlan, sweep_dir: Path) -> None:
     """Write results.csv and results.md (the best trial marked with *)."""
     rows = _rows(study, plan)
-    columns = ["trial", "state", plan.objective, *plan.space, "minutes", "dir", "retry_of"]
+    columns = ["trial", "state", plan.objective, *plan.space, "minutes", "dir", "retry_of", "error"]
     with open(sweep_dir / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()

@@ -5,7 +5,8 @@ keeps them, so rerunning the same command resumes the sweep:
 - trials that completed are kept and count towards `n_trials` (they are not run again);
 - trials left RUNNING by an interrupted sweep (Ctrl-C, a killed job) run again in place: same number, same
   parameters, same directory, so training resumes from that trial's `last.ckpt`;
-- trials that FAILED (raised) are retried once, with the same parameters, as new trials;
+- trials that FAILED (raised) are retried once, with the same parameters, as new trials, except those that failed
+  on bad input (a `T2TUserError`, e.g. a sampled warmup longer than the run): the same values would fail again;
 - the rerun must be the same sweep (objective, direction, ranges, command-line overrides: `SweepPlan.fingerprint`);
   `n_trials`, `n_jobs` and the launcher may change, so a finished sweep grows with a larger `n_trials`.
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,22 @@ from t2t_torch.sweeps.plan import SweepPlan
 from t2t_torch.sweeps.search_space import ParamRange
 
 FINGERPRINT_ATTR = "t2t_sweep"
+ERRORS_ATTR = "t2t_errors"  # study attr: {trial number: {"message": first line, "input": a T2TUserError?}}
 RETRY_OF_ATTR = "retry_of"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a launched trial ended: "complete", "failed" (told FAIL) or "stopped" (left RUNNING, resumable)."""
+
+    number: int
+    state: str
+    error: BaseException | None = None
+    message: str = ""
+
+    @property
+    def bad_input(self) -> bool:
+        return isinstance(self.error, T2TUserError)
 
 
 def default_storage(sweep_dir: Path) -> str:
@@ -106,13 +124,42 @@ def interrupted_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
+def record(study: optuna.Study, number: int, completed: bool, result: Any) -> Outcome:
+    """Tell the study how trial `number` ended; `result` is its objective value, or the exception it raised."""
+    if completed and result is None:
+        return Outcome(number, "stopped")  # no final metrics, e.g. after SIGTERM: resumed in place by a rerun
+    if completed and isinstance(result, (int, float)) and not math.isnan(result):
+        study.tell(number, float(result))
+        return Outcome(number, "complete")
+    error = None if completed else result
+    message = f"objective = {result!r}, not a number (did it diverge?)" if completed else _first_line(result)
+    errors = dict(study.user_attrs.get(ERRORS_ATTR, {}))
+    errors[str(number)] = {"message": message, "input": isinstance(error, T2TUserError)}
+    study.set_user_attr(ERRORS_ATTR, errors)
+    study.tell(number, state=TrialState.FAIL)
+    return Outcome(number, "failed", error, message)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if isinstance(error, T2TUserError) else f"{type(error).__name__}: {line}"
+
+
+def trial_errors(study: optuna.Study) -> dict[int, dict[str, Any]]:
+    return {int(k): v for k, v in study.user_attrs.get(ERRORS_ATTR, {}).items()}
+
+
 def enqueue_retries(study: optuna.Study) -> list[int]:
-    """Queue one retry (same parameters) for each failed trial that is not itself a retry and has none yet."""
+    """Queue one retry (same parameters) for each failed trial that is not itself a retry, did not fail on bad
+    input and has no retry yet."""
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials}
+    bad_input = {n for n, e in trial_errors(study).items() if e.get("input")}
     queued = []
     for trial in trials:
-        if trial.state == TrialState.FAIL and RETRY_OF_ATTR not in trial.user_attrs and trial.number not in retried:
+        if (trial.state == TrialState.FAIL and RETRY_OF_ATTR not in trial.user_attrs and trial.number not in retried
+                and trial.number not in bad_input):
             study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF_ATTR: trial.number})
             queued.append(trial.number)
     return queued

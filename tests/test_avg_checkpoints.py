@@ -1,0 +1,104 @@
+"""`t2t-avg-checkpoints` on small hand-made checkpoints in the layout t2t-train writes (state_dict under `model.`,
+hyper_parameters, global_step): averages are exact, other runs' checkpoints are refused, and the output decodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from t2t_torch.avg_checkpoints import main
+from t2t_torch.decoding.translator import Translator
+from t2t_torch.models.transformer import Transformer, TransformerConfig
+
+MODEL_HPARAMS = {"hidden_size": 8, "num_hidden_layers": 1, "num_heads": 2, "filter_size": 16}
+PROBLEM_INFO = {"target_vocab_size": 4, "input_vocab_size": 4, "modality": "symbol", "pad_id": 0, "eos_id": 1}
+
+
+def write_checkpoint(path: Path, seed: int, step: int, hidden_size: int = 8) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    hparams = {**MODEL_HPARAMS, "hidden_size": hidden_size}
+    net = Transformer(TransformerConfig(**hparams), 4, 4)
+    state = {f"model.{k}": v for k, v in net.state_dict().items()}
+    state["val_metrics.count"] = torch.tensor(step)  # a non-float tensor: taken from the newest checkpoint
+    checkpoint = {
+        "state_dict": state, "global_step": step, "epoch": 0, "pytorch-lightning_version": "2.6.6",
+        "optimizer_states": [], "hyper_parameters": {
+            "model_name": "transformer", "model_hparams": hparams, "problem_info": PROBLEM_INFO,
+            "problem_name": "algorithmic_identity_binary40", "run_config": {}},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+    return state
+
+
+def averaged(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_average_of_identical_checkpoints_is_the_original(tmp_path):
+    state = write_checkpoint(tmp_path / "a.ckpt", seed=0, step=10)
+    write_checkpoint(tmp_path / "b.ckpt", seed=0, step=20)
+    assert main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"), "--output_path", str(tmp_path / "avg.ckpt")]) == 0
+    result = averaged(tmp_path / "avg.ckpt")
+    assert result.keys() == state.keys()
+    for key, value in state.items():
+        if key != "val_metrics.count":
+            assert torch.equal(result[key], value), key
+
+
+def test_average_of_different_checkpoints_is_their_mean(tmp_path):
+    first = write_checkpoint(tmp_path / "a.ckpt", seed=0, step=10)
+    second = write_checkpoint(tmp_path / "b.ckpt", seed=1, step=20)
+    assert main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"), "--output_path", str(tmp_path / "avg.ckpt")]) == 0
+    result = averaged(tmp_path / "avg.ckpt")
+    weight = "model.decoder.0.ffn.up.weight"
+    assert not torch.equal(first[weight], second[weight])
+    for key in first:
+        if key != "val_metrics.count":
+            torch.testing.assert_close(result[key], (first[key] + second[key]) / 2, rtol=0, atol=1e-7)
+    assert int(result["val_metrics.count"]) == 20
+    checkpoint = torch.load(tmp_path / "avg.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 20 and "optimizer_states" not in checkpoint
+
+
+def test_run_dir_takes_the_newest_n_and_counts_last_ckpt_once(tmp_path, capsys):
+    run = tmp_path / "run"
+    states = {step: write_checkpoint(run / "checkpoints" / f"step-{step}.ckpt", seed=step, step=step)
+              for step in (100, 200, 300)}
+    write_checkpoint(run / "checkpoints" / "last.ckpt", seed=300, step=300)
+    assert main([str(run), "--n", "2"]) == 0
+    output = run / "avg" / "avg-last2-step300.ckpt"
+    assert "steps 200, 300" in capsys.readouterr().out
+    torch.testing.assert_close(averaged(output)["model.encoder_norm.weight"],
+                               (states[200]["model.encoder_norm.weight"] + states[300]["model.encoder_norm.weight"]) / 2)
+    assert Translator.from_checkpoint(output).translate(["1 0 1"], beam_size=2, extra_length=3)[0] is not None
+
+
+def test_other_models_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys):
+    write_checkpoint(tmp_path / "a.ckpt", seed=0, step=10)
+    write_checkpoint(tmp_path / "b.ckpt", seed=0, step=20, hidden_size=16)
+    assert main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"), "--output_path", str(tmp_path / "avg.ckpt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("t2t-avg-checkpoints: error: cannot average") and "model hparams" in err
+    assert not (tmp_path / "avg.ckpt").exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["MISSING"], "does not exist"),
+    (["EMPTY_DIR"], "no .ckpt files"),
+    (["A", "--n", "0"], "--n must be >= 1"),
+    (["A"], "needs --output_path"),
+    (["A", "--output_path", "A"], "is one of the inputs"),
+    (["GARBAGE", "--output_path", "out.ckpt"], "cannot read checkpoint"),
+])
+def test_bad_arguments_are_one_line_errors(args, needle, tmp_path, capsys):
+    write_checkpoint(tmp_path / "a.ckpt", seed=0, step=10)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
+    names = {"MISSING": tmp_path / "missing", "EMPTY_DIR": tmp_path / "empty", "A": tmp_path / "a.ckpt",
+             "GARBAGE": tmp_path / "garbage.ckpt", "out.ckpt": tmp_path / "out.ckpt"}
+    assert main([str(names.get(a, a)) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err

@@ -1,0 +1,186 @@
+"""Decoding end to end (issue 3): a tiny Transformer trained for 500 steps on a generated copy task (binary
+sequences of length 1-12, ~6 s on one CPU thread), then decoded through `decode(cfg)` (what `decode.py` /
+`t2t-decode` run) and the `Translator` API. The task is learned perfectly, so every decode has a known answer:
+the input itself. Training also exercises the BLEU callback and `keep_checkpoint_max`, which feed
+`t2t-avg-checkpoints`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import compose
+from omegaconf import OmegaConf
+
+from t2t_torch.avg_checkpoints import main as avg_main
+from t2t_torch.callbacks.bleu_eval import BleuEval, bleu_eval_callbacks
+from t2t_torch.decode import decode, decode_main, interactive
+from t2t_torch.decoding.translator import DecodeConfig, Translator
+from t2t_torch.errors import T2TUserError
+from t2t_torch.train import train
+
+COPY_TASK = [
+    "problem=algorithmic_identity_binary40", "problem.train_size=2000", "problem.dev_size=64",
+    "problem.train_length=12", "problem.dev_length=12",
+    "hparams=transformer_tiny", "hparams.model.hidden_size=32", "hparams.model.filter_size=64",
+    "hparams.model.num_heads=2", "hparams.model.num_hidden_layers=1", "hparams.batching.batch_size=256",
+    "hparams.optim.learning_rate_constant=0.5", "hparams.optim.learning_rate_warmup_steps=50",
+    "trainer=cpu", "trainer.max_steps=500", "trainer.val_check_interval=250", "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false", "eval_bleu_every=1", "eval_bleu_samples=16", "keep_checkpoint_max=2",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Decode on one thread: on a shared 2-core machine two threads spin against other jobs (10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    """(run dir, final metrics) of the copy task."""
+    tmp = tmp_path_factory.mktemp("copy_task")
+    return tmp / "run", train(compose(COPY_TASK, tmp))
+
+
+@pytest.fixture(scope="module")
+def ckpt(trained: tuple[Path, dict[str, float]]) -> Path:
+    return trained[0] / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def translator(ckpt: Path) -> Translator:
+    return Translator.from_checkpoint(ckpt)
+
+
+def decode_cfg(ckpt: Path, tmp_path: Path, *overrides: str):
+    cfg = compose([f"ckpt_path={ckpt}", "device=cpu", *overrides], tmp_path, "decode")
+    cfg.data_dir = None  # as on the command line: the data_dir the checkpoint was trained with
+    return cfg
+
+
+def test_training_learned_the_task_and_logged_real_bleu(trained):
+    run_dir, metrics = trained
+    assert metrics["eval/accuracy_per_sequence"] == 1.0
+    assert metrics["eval/bleu"] == pytest.approx(100.0)
+    assert "eval/bleu" in (run_dir / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("step-*.ckpt")) == ["step-250.ckpt", "step-500.ckpt"]
+
+
+def test_translator_copies_and_keeps_order_across_length_sorted_batches(translator):
+    lines = ["1", "0 1 1 0 1 0 0 1 1 1 0", "1 0", "0 0 0 1 1 0 1", "1 1 1", "0 1 0 1 0 1 0 1 0 1", "0"]
+    assert translator.translate(lines, batch_size=3) == lines  # sorted longest first, restored in order
+    singles = [translator.translate([line])[0] for line in lines]
+    assert singles == lines
+
+
+def test_decode_file_gives_one_defined_output_per_line(ckpt, tmp_path, caplog):
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"1 0 1\n\n0 0 1 1\r\n   \n1 0 \xff 1\nx y\n" + b"1 0 " * 5 + b"\n0 1\n")
+    cfg = decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", f"decode.to_file={tmp_path / 'out.txt'}",
+                     "decode.max_input_size=8", "decode.batch_size=2")
+    with caplog.at_level(logging.WARNING):
+        metrics = decode(cfg)
+    out = (tmp_path / "out.txt").read_text(encoding="utf-8").split("\n")
+    assert out == ["1 0 1", "", "0 0 1 1", "", "", "", "1 0 1 0 1 0 1", "0 1", ""]  # the long line: 7 tokens + eos
+    assert metrics["lines"] == 8 and metrics["sentences_per_second"] > 0
+    warnings = " ".join(r.getMessage() for r in caplog.records)
+    assert "1 of 8 lines" in warnings and "not valid UTF-8" in warnings
+    assert "2 of 8 input lines were empty or whitespace only" in warnings
+    assert "2 of 8 input lines could not be encoded (first: line 5" in warnings
+    assert "1 of 8 input lines were longer than 8 tokens and were truncated" in warnings
+
+
+def test_return_beams_are_tab_separated_best_first(ckpt, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("1 1 0\n\n0 1\n")
+    cfg = decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", "decode.return_beams=true", "decode.beam_size=3")
+    decode(cfg)
+    rows = [line.split("\t") for line in (tmp_path / "run" / "decodes.txt").read_text().splitlines()]
+    assert [len(r) for r in rows] == [3, 3, 3]
+    assert [r[0] for r in rows] == ["1 1 0", "", "0 1"] and rows[1] == ["", "", ""]
+
+
+def test_default_mode_decodes_the_dev_split_and_prints_bleu_with_signature(ckpt, tmp_path, capsys):
+    folder = tmp_path / "dev_decodes"
+    metrics = decode(decode_cfg(ckpt, tmp_path, "decode.num_samples=20", f"decode.to_file={folder}"))
+    decodes, references, inputs = ((folder / f"{n}.txt").read_text().splitlines()
+                                   for n in ("decodes", "references", "inputs"))
+    assert len(decodes) == 20 and decodes == references == inputs
+    assert metrics["bleu"] == pytest.approx(100.0) and metrics["chrf"] == pytest.approx(100.0)
+    printed = capsys.readouterr().out
+    assert "BLEU = 100.00" in printed and "nrefs:1|case:mixed|eff:no|tok:13a" in printed and "chrF2" in printed
+
+
+def test_reference_file_scores_bleu(ckpt, tmp_path):
+    source, reference = tmp_path / "in.txt", tmp_path / "ref.txt"
+    source.write_text("1 0 1\n0 0 1 1 0\n")
+    reference.write_text("1 0 1\n0 0 1 1 1\n")
+    metrics = decode(decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", f"decode.reference={reference}"))
+    assert 0 < metrics["bleu"] < 100
+
+
+def test_beam_one_greedy_and_sampling(translator):
+    lines = ["1 0 1 1", "0 0 1"]
+    assert translator.translate(lines, beam_size=1) == translator.translate(lines, beam_size=4) == lines
+    drawn = translator.translate(lines * 4, sampling_method="random", sampling_temp=2.0, seed=7)
+    assert drawn == translator.translate(lines * 4, sampling_method="random", sampling_temp=2.0, seed=7)
+    assert translator.translate(lines, sampling_method="random", sampling_temp=0.0) == lines
+
+
+def test_interactive_translates_each_line_until_q(translator):
+    out = io.StringIO()
+    result = interactive(translator, DecodeConfig(), io.StringIO("1 0\n\n0 1 1\nq\n1 1\n"), out)
+    assert out.getvalue().splitlines()[1:] == ["1 0", "0 1 1"] and result["lines"] == 2
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [
+    ([], "does not exist"),
+    (["decode.from_file=MISSING"], "input file"),
+    (["decode.from_file=EMPTY"], "is empty"),
+    (["decode.from_file=EMPTY", "decode.to_file=EMPTY"], "is the input file"),
+    (["decode.beam_size=0"], "beam_size >= 1"),
+    (["decode.sampling_method=topk"], "unknown sampling_method"),
+])
+def test_user_errors_are_one_line(overrides, needle, ckpt, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    names = {"MISSING": str(tmp_path / "missing.txt"), "EMPTY": str(tmp_path / "empty.txt")}
+    overrides = [o.split("=")[0] + "=" + names.get(o.split("=")[1], o.split("=")[1]) for o in overrides]
+    checkpoint = ckpt if overrides else tmp_path / "missing.ckpt"
+    with pytest.raises(T2TUserError, match=needle) as error:
+        decode(decode_cfg(checkpoint, tmp_path, *overrides))
+    assert "\n" not in str(error.value)
+
+
+def test_entry_point_reports_a_missing_checkpoint_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["decode.py", f"ckpt_path={tmp_path / 'x.ckpt'}"])
+    with pytest.raises(SystemExit) as exit_info:
+        decode_main()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_info.value.code == 2 and len(lines) == 1 and lines[0].startswith("t2t-decode: error: checkpoint")
+
+
+def test_averaged_checkpoints_of_the_run_decode(trained, tmp_path):
+    run_dir, _ = trained
+    output = tmp_path / "avg.ckpt"
+    assert avg_main([str(run_dir), "--n", "2", "--output_path", str(output)]) == 0
+    checkpoint = torch.load(output, weights_only=True)
+    assert checkpoint["averaged_checkpoints"] == [str(run_dir / "checkpoints" / f"step-{s}.ckpt") for s in (250, 500)]
+    assert Translator.from_checkpoint(output).translate(["1 1 0"]) == ["1 1 0"]
+
+
+def test_bleu_eval_is_off_unless_configured():
+    assert bleu_eval_callbacks(OmegaConf.create({"eval_bleu_every": 0})) == []
+    (callback,) = bleu_eval_callbacks(OmegaConf.create({"eval_bleu_every": 3, "eval_bleu_beam_size": 4}))
+    assert isinstance(callback, BleuEval) and callback.every == 3 and callback.config.beam_size == 4
+    with pytest.raises(T2TUserError, match="must be >= 1"):
+        BleuEval(every=1, num_samples=0)
