@@ -13,7 +13,7 @@ from text_fixtures import offline_config
 
 from t2t_torch.decode import decode
 from t2t_torch.decoding.translator import Translator
-from t2t_torch.train import build_datamodule, build_module, build_problem, build_trainer
+from t2t_torch.train import train
 
 SETTINGS = [
     "problem=text2text_files_rev", "hparams=transformer_tiny", "hparams.model.hidden_size=32",
@@ -29,15 +29,10 @@ def ckpt(tmp_path_factory):
     cfg = compose(SETTINGS, tmp)
     for key, value in offline_config("text2text_files", tmp / "raw").items():
         OmegaConf.update(cfg, f"problem.{key}", value, force_add=True)
-    # train(cfg)'s own steps, with the data prepared before the module is built (a text problem knows its
-    # vocabulary size only then).
-    problem = build_problem(cfg)
-    problem.generate_data(cfg.data_dir)
-    module, trainer = build_module(cfg, problem), build_trainer(cfg, tmp / "run")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        trainer.fit(module, datamodule=build_datamodule(cfg, problem))
+        train(cfg)
     finally:
         torch.set_num_threads(threads)
     return tmp / "run" / "checkpoints" / "last.ckpt"

@@ -21,19 +21,22 @@ import sys
 from pathlib import Path
 
 import pytest
-
+from helpers import TINY_PROBLEM
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
 from optuna.distributions import FloatDistribution, IntDistribution
 
 from t2t_torch import cli
+from t2t_torch.config_store import register_configs
 from t2t_torch.errors import T2TUserError
+from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.sweeps.plan import SWEEPER_TARGET, SweepPlan, objective_value
 from t2t_torch.sweeps.search_space import parse_range, parse_search_space, split_command_line
 from t2t_torch.sweeps.study import default_storage, distributions, open_study, sweep_lock
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
-    "problem=algorithmic_identity_binary40", "problem.train_size=200", "problem.dev_size=50", "problem.dev_length=40",
-    "hparams=transformer_tiny", "hparams.model.hidden_size=16", "hparams.model.filter_size=32",
+    *TINY_PROBLEM, "hparams=transformer_tiny", "hparams.model.hidden_size=16", "hparams.model.filter_size=32",
     "hparams.model.num_heads=2", "trainer.max_steps=3", "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
@@ -174,7 +177,7 @@ def test_sweeper_target_names_the_plugin_class() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"type": "float", "lo": 0.1, "high": 1.0}, "unknown field 'lo'. Did you mean: low?"),
+        ({"type": "float", "lo": 0.1, "high": 1.0}, "unknown field 'lo'. Did you mean: low, log?"),
         ({"type": "floot", "low": 0.1, "high": 1.0}, "unknown type 'floot'. Did you mean: float?"),
         ({"type": "float", "low": 0.1, "high": 1.0, "log": True, "step": 0.1}, "'step' and 'log: true' cannot"),
         ({"type": "int", "low": 1.5, "high": 4}, "an int range needs whole-number bounds"),
@@ -215,3 +218,18 @@ def test_rerunning_a_study_with_other_settings_is_refused(tmp_path: Path) -> Non
     with sweep_lock(tmp_path), pytest.raises(T2TUserError, match="another sweep .* is running in"):
         with sweep_lock(tmp_path):
             pass
+
+
+@pytest.mark.parametrize(("launcher", "key", "value"), [("local_parallel", "n_jobs", 3),
+                                                        ("slurm", "array_parallelism", 3)])
+def test_launcher_configs_follow_the_sweeper(launcher: str, key: str, value: int) -> None:
+    register_configs()
+    with initialize_config_dir(str(PACKAGE_CONF_DIR), version_base="1.3"):
+        cfg = compose("train", [*TINY_PROBLEM, "hparams_search=transformer_base_range", f"hydra/launcher={launcher}",
+                                "hydra.sweeper.n_jobs=3"], return_hydra_config=True)
+    assert cfg.hydra.launcher[key] == value
+    assert get_class(cfg.hydra.launcher._target_).__name__ in ("JoblibLauncher", "SlurmLauncher")
+    if launcher == "slurm":
+        folder = cfg.hydra.launcher.submitit_folder  # each search keeps its own sweep dir
+        assert folder.startswith("multirun/transformer_base_range/algorithmic_identity_binary40/transformer-")
+        assert folder.endswith("/.submitit/%j")

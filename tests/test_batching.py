@@ -1,0 +1,77 @@
+"""Token-budget bucketed batching (T2T semantics), deterministic shuffling, DDP sharding and resumption."""
+
+import numpy as np
+import pytest
+
+from t2t_torch.datamodules.batching import (
+    BatchingConfig,
+    TokenBucketBatchSampler,
+    bucket_boundaries,
+    collate_padded,
+    padding_fraction,
+)
+from t2t_torch.errors import T2TUserError
+
+LENGTHS = np.random.default_rng(0).integers(1, 60, size=2000)
+
+
+def test_bucket_boundaries_match_t2t():
+    assert bucket_boundaries(20) == [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+    bounds = bucket_boundaries(256)
+    assert bounds[0] == 8 and bounds[-1] < 256
+    assert all(b > a for a, b in zip(bounds, bounds[1:]))
+    assert all(b <= max(a + 1, int(a * 1.1)) for a, b in zip(bounds, bounds[1:]))
+    with pytest.raises(T2TUserError):
+        bucket_boundaries(100, length_bucket_step=1.0)
+
+
+def test_batches_respect_token_budget_and_drop_long_examples():
+    config = BatchingConfig(batch_size=256, max_length=50)
+    sampler = TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=1)
+    seen = [i for batch in sampler for i in batch]
+    assert sorted(seen) == sorted(np.flatnonzero(LENGTHS <= 50).tolist())  # every kept example exactly once
+    for batch in sampler:
+        assert max(LENGTHS[batch]) * len(batch) <= 256 or len(batch) == 1
+    assert sampler.padding_fraction() < 0.10
+
+
+def test_eval_keeps_long_examples_and_is_sorted():
+    sampler = TokenBucketBatchSampler(LENGTHS, BatchingConfig(batch_size=256, max_length=30), shuffle=False,
+                                      drop_long=False)
+    assert sorted(i for b in sampler for i in b) == list(range(len(LENGTHS)))
+
+
+def test_deterministic_per_seed_and_epoch():
+    config = BatchingConfig(batch_size=256)
+    a = TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=3)
+    b = TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=3)
+    assert list(a) == list(b)
+    b.set_epoch(1)
+    assert list(a) != list(b)
+    assert list(TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=4)) != list(a)
+
+
+def test_ddp_shards_are_disjoint_and_equal_in_count():
+    config = BatchingConfig(batch_size=256)
+    shards = [list(TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=5, num_replicas=3, rank=r))
+              for r in range(3)]
+    assert len({len(s) for s in shards}) == 1
+    flat = [i for shard in shards for batch in shard for i in batch]
+    assert len(flat) == len(set(flat))
+
+
+def test_resume_skips_consumed_batches_in_that_epoch_only():
+    config = BatchingConfig(batch_size=256)
+    full = list(TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=6))
+    resumed = TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=6)
+    resumed.resume_at(epoch=0, batches_done=7)
+    resumed.set_epoch(0)
+    assert list(resumed) == full[7:]
+    assert len(resumed) == len(full)  # the epoch's length, as the training loop counts it
+    assert list(resumed) == full  # the skip applies once
+
+
+def test_collate_pads_per_batch():
+    batch = collate_padded([{"inputs": np.array([5, 1])}, {"inputs": np.array([3, 4, 6, 1])}])
+    assert batch["inputs"].tolist() == [[5, 1, 0, 0], [3, 4, 6, 1]]
+    assert padding_fraction(np.array([2, 4]), [np.array([0, 1])]) == 0.25
