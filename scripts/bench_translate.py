@@ -115,9 +115,9 @@ def decode_ours(model: Transformer, inputs: torch.Tensor, beam_size: int, length
 
 @torch.inference_mode()
 def decode_hf(model: torch.nn.Module, inputs: torch.Tensor, beam_size: int, length: int) -> torch.Tensor:
+    beam_options = {"length_penalty": 0.6, "early_stopping": False} if beam_size > 1 else {}
     return model.generate(input_ids=inputs, attention_mask=inputs != PAD, num_beams=beam_size, do_sample=False,
-                          max_new_tokens=length, min_new_tokens=length, length_penalty=0.6, early_stopping=False,
-                          num_return_sequences=1)
+                          max_new_tokens=length, min_new_tokens=length, num_return_sequences=1, **beam_options)
 
 
 def time_decoding(model: torch.nn.Module, decode: Callable[..., torch.Tensor], batches: list[torch.Tensor],

@@ -154,7 +154,16 @@ def _decode_task(cfg: DictConfig) -> dict[str, float]:
     return _report_errors("t2t-decode", lambda: decode(cfg))
 
 
+FROM_CHECKPOINT = ("problem", "model", "hparams")
+
+
 def decode_main() -> None:
     """`t2t-decode` / `python decode.py`."""
+    for arg in sys.argv[1:]:
+        key = arg.lstrip("+~").split("=", 1)[0].split(".", 1)[0]
+        if key in FROM_CHECKPOINT:
+            print(f"t2t-decode: error: '{arg}': the {key} comes from the checkpoint; pass only ckpt_path=... and"
+                  " decode.<key>=... (data_dir=... if the data moved)", file=sys.stderr)
+            sys.exit(2)
     _preflight("decode", "t2t-decode")
     _decode_task()

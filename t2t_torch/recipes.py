@@ -13,6 +13,7 @@ promise is a recipe file — problem, model, hparams set and trainer budget like
       runnable: false                      # optional: listed but skipped (with status/reason), e.g. not reproduced
       status: not yet reproduced here
       reason: ...
+      hardware: / verify: / published:   # full scale: what it needs, how to score it, the numbers to aim at
 
 This module reads and checks those blocks without composing the config, so a documented full-scale recipe whose
 problem or model does not exist yet still lists (and is skipped with the reason).
@@ -48,6 +49,9 @@ class Expected:
     established_on: str = ""
     seeds: tuple[int, ...] = ()
     measured: tuple[float, ...] = ()
+    hardware: str = ""             # full scale: what the published number needs
+    verify: str = ""               # full scale: the command(s) that produce the metric
+    published: dict[str, Any] = field(default_factory=dict)  # full scale: the published numbers and their source
 
     def contains(self, value: float | None) -> bool:
         """True when `value` is a number inside [min, max] (an open side is unbounded)."""
@@ -72,21 +76,22 @@ class Recipe:
     requires: dict[str, str] = field(default_factory=dict)
 
     def skip_reason(self) -> str | None:
-        """Why the runner cannot run this recipe here (a missing problem/model/hparams set, or runnable: false)."""
-        for group, option in self.requires.items():
-            if not option_exists(group, option):
-                return f"{group} {option} not registered yet"
+        """Why the runner cannot run this recipe here (missing problem/model/hparams set, or runnable: false)."""
+        missing = [f"{group} {option}" for group, option in self.requires.items() if not option_exists(group, option)]
+        notes = [] if self.expected is None else [s for s in (self.expected.status, self.expected.reason) if s]
+        if missing:
+            return f"{', '.join(missing)} not registered yet" + (f" ({'; '.join(notes)})" if notes else "")
         if self.expected is not None and not self.expected.runnable:
-            return "; ".join(s for s in (self.expected.status, self.expected.reason) if s) or "runnable: false"
+            return "; ".join(notes) or "runnable: false"
         return None
 
 
 def option_exists(group: str, option: str) -> bool:
-    """Whether a config group option exists: a registered problem/model, or a YAML in one of the config dirs."""
+    """Whether a config group option exists: a registered problem or model, else a YAML in one of the config dirs."""
     if group == "problem":
         return option in registry.list_problems(include_reversed=True)
-    if group == "model" and option in registry.list_models():
-        return True  # models also have conf/model/<name>.yaml; a registered one without it fails in composition
+    if group == "model":
+        return option in registry.list_models()
     return any((conf / group / f"{option}.yaml").is_file() for conf in registry.config_dirs())
 
 
@@ -127,7 +132,7 @@ def parse_expected(block: Any, path: Path) -> Expected:
         raise T2TUserError(f"{where} must be a mapping with metric and min and/or max")
     data = OmegaConf.to_container(block, resolve=True)
     known = set(Expected.__dataclass_fields__)
-    unknown = sorted(set(data) - known - {"published", "reference", "hardware", "verify"})
+    unknown = sorted(set(data) - known)
     if unknown:
         raise T2TUserError(f"{where} has unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if not isinstance(data.get("metric"), str) or not data["metric"]:

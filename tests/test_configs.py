@@ -1,4 +1,7 @@
-"""Every YAML under conf/ composes, and what it configures instantiates (hparams dataclasses, Trainer presets)."""
+"""Every YAML under conf/ composes, and what it configures instantiates (hparams dataclasses, Trainer presets).
+
+Documented full-scale recipes whose problem or model is not ported yet (conf/experiment/, `runnable: false`) cannot
+compose; they are checked for the fields the regression runner needs instead."""
 
 from pathlib import Path
 
@@ -11,10 +14,15 @@ from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.transformer import TransformerConfig
 from t2t_torch.optim import OptimConfig, build_lr_lambda
+from t2t_torch.recipes import load_recipe, option_exists
 from t2t_torch.registry import PACKAGE_CONF_DIR
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in PACKAGE_CONF_DIR.iterdir() if p.is_dir()}
-OPTIONS = [(group, name) for group, names in GROUPS.items() for name in names if group not in ("hydra", "__pycache__")]
+RECIPES = {name: load_recipe(name, PACKAGE_CONF_DIR / "experiment" / f"{name}.yaml") for name in GROUPS["experiment"]}
+NOT_COMPOSABLE = {name for name, recipe in RECIPES.items()
+                  if not all(option_exists(group, option) for group, option in recipe.requires.items())}
+OPTIONS = [(group, name) for group, names in GROUPS.items() for name in names
+           if group not in ("hydra", "__pycache__") and not (group == "experiment" and name in NOT_COMPOSABLE)]
 
 
 def test_conf_tree_is_complete():
@@ -31,6 +39,16 @@ def test_every_option_composes(group, name, tmp_path):
         overrides.append(f"{group}={name}")
     cfg = compose(overrides, tmp_path)
     assert cfg.problem.name and cfg.model.name
+
+
+@pytest.mark.parametrize("name", sorted(NOT_COMPOSABLE))
+def test_recipes_awaiting_their_problem_or_model_are_documented(name):
+    recipe = RECIPES[name]
+    expected = recipe.expected
+    assert expected is not None and not expected.runnable and expected.status == "not yet reproduced here"
+    assert expected.scale == "full" and expected.metric and expected.hardware and expected.published
+    assert {"problem", "model", "hparams", "trainer"} <= set(recipe.requires)
+    assert "not registered yet" in recipe.skip_reason()
 
 
 @pytest.mark.parametrize("name", GROUPS["hparams"])

@@ -160,13 +160,19 @@ def test_user_errors_are_one_line(overrides, needle, ckpt, tmp_path):
     assert "\n" not in str(error.value)
 
 
-def test_entry_point_reports_a_missing_checkpoint_in_one_line(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("arg", "needle"), [
+    ("ckpt_path=x.ckpt", "checkpoint 'x.ckpt' does not exist"),
+    ("problem=translate_ende", "the problem comes from the checkpoint"),
+    ("decode.beam=2", "unknown config key 'decode.beam'"),
+])
+def test_entry_point_reports_errors_in_one_line(arg, needle, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["decode.py", f"ckpt_path={tmp_path / 'x.ckpt'}"])
+    monkeypatch.setattr(sys, "argv", ["decode.py", arg])
     with pytest.raises(SystemExit) as exit_info:
         decode_main()
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert exit_info.value.code == 2 and len(lines) == 1 and lines[0].startswith("t2t-decode: error: checkpoint")
+    assert exit_info.value.code == 2 and len(lines) == 1 and lines[0].startswith("t2t-decode: error:")
+    assert needle in lines[0]
 
 
 def test_averaged_checkpoints_of_the_run_decode(trained, tmp_path):

@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import TINY_PROBLEM
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
-    "problem=algorithmic_identity_binary40", "problem.train_size=200", "problem.dev_size=50", "problem.dev_length=40",
-    "hparams.model.hidden_size=16", "hparams.model.filter_size=32", "hparams.model.num_heads=2",
-    "trainer.max_steps=3", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+    *TINY_PROBLEM, "hparams=transformer_tiny", "hparams.model.hidden_size=16", "hparams.model.filter_size=32",
+    "hparams.model.num_heads=2", "trainer.max_steps=3", "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
 ]
 
 
@@ -23,9 +25,9 @@ def run_train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_multirun_over_a_key_and_a_group_trains_every_combination(tmp_path: Path) -> None:
+def test_multirun_over_a_key_trains_every_combination(tmp_path: Path) -> None:
     sweep = tmp_path / "multirun"
-    result = run_train(["-m", "hparams.optim.learning_rate_constant=0.1,0.2", "hparams=transformer_tiny", *TINY,
+    result = run_train(["-m", "hparams.optim.learning_rate_constant=0.1,0.2", *TINY,
                         f"data_dir={tmp_path / 'data'}", f"hydra.sweep.dir={sweep}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     for job, lr in ((0, 0.1), (1, 0.2)):
@@ -36,7 +38,7 @@ def test_multirun_over_a_key_and_a_group_trains_every_combination(tmp_path: Path
 def test_local_parallel_launcher_runs_trials_as_processes(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     result = run_train(["hparams_search=algorithmic_tiny_range", "hydra/launcher=local_parallel",
-                        "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2", "hparams=transformer_tiny", *TINY,
+                        "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2", *TINY,
                         f"data_dir={tmp_path / 'data'}", f"hydra.sweep.dir={sweep}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr  # the trials ran in 2 worker processes

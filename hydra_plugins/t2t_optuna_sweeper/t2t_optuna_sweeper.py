@@ -3,19 +3,21 @@
 
 Why a sweeper of our own rather than hydra-optuna-sweeper (1.3.0, the newest; checked 2026-11 on this stack):
 - it requires optuna<3.0. pip resolves optuna 2.10.1 with SQLAlchemy 2.1.9, and optuna 2.10's RDB storage then fails
-  on the first SQLite access (`AssertionError` in `get_current_version`): a persistent study needs SQLAlchemy<2 and
-  alembic<1.14 as well (alembic 1.20 requires SQLAlchemy>=2): three stale pins beside torch 2.11 and lightning 2.6;
+  on the first SQLite access (`AssertionError` in `get_current_version`); it worked only with SQLAlchemy 1.4.54 and
+  alembic 1.13.3 pinned as well (alembic 1.20 requires SQLAlchemy>=2): three stale pins beside torch 2.11;
 - even pinned so, rerunning a sweep on its storage does not resume it: every run asks `n_trials` more trials,
-  numbers its jobs from 0 again (writing over the first run's trial directories), and neither finishes interrupted
-  trials nor retries failed ones;
+  numbers its jobs from 0 again (in a fixed sweep dir: into the first run's trial directories), and neither
+  finishes interrupted trials nor retries failed ones;
 - its ranges are a string DSL (`tag(log, interval(0.3, 3.0))`); ours are YAML mappings (`t2t_torch.sweeps.search_space`).
 
 How a sweep runs: the plan is checked (`t2t_torch.sweeps.plan`, one line and exit status 2 on bad input, before any
 trial); the study lives in `<sweep dir>/optuna.db` (`hydra.sweeper.storage` to use another Optuna storage URL) and
 resumes as `t2t_torch.sweeps.study` describes; each batch asks `n_jobs` trials and hands them to the launcher at once
 (basic: one after another in this process; `hydra/launcher=local_parallel`: joblib processes; `hydra/launcher=slurm`:
-submitit jobs); trial N runs in `<sweep dir>/trial_N`; after every batch `results.csv`, `results.md` and `best.yaml`
-are rewritten (`t2t_torch.sweeps.results`). This module is imported by Hydra's plugin scan at every start, so it
+submitit jobs); trial N runs in `<sweep dir>/trial_N` (this sweeper sets `hydra.sweep.subdir`); a trial that raises
+counts against `max_failures` (one that raised a `T2TUserError`, bad input such as a sampled warmup longer than the
+run, is reported in one line); a trial that ends without metrics (SIGTERM) stops the sweep, to be resumed; after every
+batch `results.csv`, `results.md` and `best.yaml` are rewritten (`t2t_torch.sweeps.results`). This module is imported by Hydra's plugin scan at every start, so it
 imports Optuna and t2t_torch only when a sweep runs. (No `from __future__ import annotations` here: Hydra's scan runs
 this module before putting it in sys.modules, and dataclasses then cannot resolve string annotations.)
 """
@@ -56,7 +58,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="t2t_optuna", node=T2TO
 class T2TOptunaSweeper(Sweeper):
     """Ask/tell loop over a Hydra launcher; settings are read from `hydra.sweeper` of the composed config."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, **settings: Any) -> None:  # the T2TOptunaSweeperConf fields; read from self.config instead
         self.settings = settings
         self.config: Optional[DictConfig] = None
         self.launcher = None

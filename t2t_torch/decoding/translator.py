@@ -185,6 +185,8 @@ class Translator:
 
         Returns one string per text, in order, or with `return_beams` one list of `num_beams` strings per text.
         """
+        if isinstance(texts, str):
+            raise TypeError("translate takes a list of strings: pass [text] to translate one")
         config = (config or DecodeConfig()).replace(**options)
         started = time.perf_counter()
         max_length = config.max_input_size or self.max_input_length

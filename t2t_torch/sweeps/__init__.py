@@ -1,7 +1,7 @@
 """Hyperparameter sweeps (T2T's `--hparams_range` + `--autotune_*` tuner, ported to Hydra + Optuna).
 
 - `search_space`: ranges as plain data (T2T's `RangedHParams`), parsed from `conf/hparams_search/*.yaml`;
-- `checks`: the one-line checks a sweep passes before any trial runs (keys, ranges, objective);
+- `plan`: the one-line checks a sweep passes before any trial runs (keys, ranges, objective), and `SweepPlan`;
 - `study`: the Optuna study in `<sweep dir>/optuna.db` and how an interrupted sweep resumes;
 - `results`: `results.csv`, `results.md` and `best.yaml` in the sweep directory.
 

@@ -10,7 +10,9 @@ overrides into a `SweepPlan`, or raises `T2TUserError` with one line that names 
 - bad sweeper settings (n_trials < 1, ...).
 
 `t2t-train` calls `check_sweep_command` in its pre-flight, before Hydra starts; the sweeper calls `make_plan` again
-when it starts, for runs that come in another way.
+when it starts, for runs that come in another way. In each trial, `objective_value` picks the objective from the
+final metrics (one line when the run never logged it) and `in_optuna_trial` lets a trial's `T2TUserError` reach the
+sweeper, which records it as that trial's failure.
 """
 
 from __future__ import annotations
