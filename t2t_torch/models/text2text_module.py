@@ -56,8 +56,8 @@ class Text2TextModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         metrics = self.val_metrics.compute()
-        for name, value in metrics.items():  # already reduced across processes by torchmetrics
-            self.log(f"eval/{name}", value, prog_bar=name == "accuracy_per_sequence")
+        for name, value in metrics.items():  # torchmetrics already reduced the sums: every rank holds the same value
+            self.log(f"eval/{name}", value, prog_bar=name == "accuracy_per_sequence", sync_dist=True)
         self.val_metrics.reset()
 
     test_step = validation_step
