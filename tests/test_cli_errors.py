@@ -75,3 +75,15 @@ def test_checkpoint_of_another_model(tmp_path):
 def test_unknown_problem_setting_at_runtime_is_one_line(tmp_path):
     result = run_train(tiny([f"data_dir={tmp_path}/data", "+problem.nonsense=1"]), tmp_path)
     assert_one_line_error(result, "nonsense", "train_size")
+
+
+def test_datagen_prepares_only_the_data(tmp_path):
+    result = subprocess.run(["t2t-datagen", "problem=algorithmic_sort_problem", "problem.train_size=50",
+                             "problem.dev_size=5", f"data_dir={tmp_path}/data"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "data" / "algorithmic_sort_problem" / "train" / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no run directory, no logs
+    bad = subprocess.run(["t2t-datagen", "problem=algorithmic_sort_problm"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "algorithmic_sort_problem" in bad.stderr and bad.stderr.count("\n") == 1
