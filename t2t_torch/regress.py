@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     usr_dir: str | None = None
     threads: int | None = None  # OMP_NUM_THREADS for the training process (None: torch's default)
+    jobs: int = 1               # training processes at a time
 
     def environment(self) -> dict[str, str] | None:
         return None if self.threads is None else {**os.environ, "OMP_NUM_THREADS": str(self.threads)}
@@ -165,24 +167,27 @@ def check_composes(recipes: list[Recipe], overrides: list[str], usr_dir: str | N
 
 
 def run_recipes(recipes: list[Recipe], seeds: list[int] | None, options: RunOptions) -> list[RecipeResult]:
-    """Run every runnable recipe for its seeds (printing one line per run); skipped ones carry their reason."""
-    results = []
-    for recipe in recipes:
-        reason = recipe.skip_reason()
-        if reason:
-            print(f"SKIP {recipe.name}: {reason}", flush=True)
-            results.append(RecipeResult(recipe, [], skipped=reason))
-            continue
-        runs = []
-        for seed in seeds_for(recipe, seeds):
-            print(f"RUN  {recipe.name} seed={seed} ...", flush=True)
-            run = run_seed(recipe, seed, options)
-            verdict = "ok" if recipe.expected.contains(run.value) else "OUT OF BAND"
-            print(f"     {recipe.expected.metric} = {format_value(run.value)} (band {recipe.expected.band()}) {verdict}"
-                  f", {run.wall_s / 60:.1f} min{'; ' + run.error if run.error else ''}", flush=True)
-            runs.append(run)
-        results.append(RecipeResult(recipe, runs))
-    return results
+    """Run every runnable recipe for its seeds, `options.jobs` runs at a time; skipped ones carry their reason."""
+    results = {r.name: RecipeResult(r, [], skipped=r.skip_reason() or "") for r in recipes}
+    for result in results.values():
+        if result.skipped:
+            print(f"SKIP {result.recipe.name}: {result.skipped}", flush=True)
+    tasks = [(r.recipe, seed) for r in results.values() if not r.skipped for seed in seeds_for(r.recipe, seeds)]
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:  # each worker waits on one training subprocess
+        runs = pool.map(lambda task: run_and_print(*task, options), tasks)
+        for (recipe, _), run in zip(tasks, runs, strict=True):
+            results[recipe.name].seeds.append(run)
+    return list(results.values())
+
+
+def run_and_print(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
+    print(f"RUN  {recipe.name} seed={seed} ...", flush=True)
+    run = run_seed(recipe, seed, options)
+    verdict = "ok" if recipe.expected.contains(run.value) else "OUT OF BAND"
+    print(f"DONE {recipe.name} seed={seed}: {recipe.expected.metric} = {format_value(run.value)} (band"
+          f" {recipe.expected.band()}) {verdict}, {run.wall_s / 60:.1f} min{'; ' + run.error if run.error else ''}",
+          flush=True)
+    return run
 
 
 def list_recipes() -> None:
@@ -207,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--usr-dir", help="a usr_dir whose conf/experiment/ recipes and registrations to use")
     parser.add_argument("--threads", type=int, help="CPU threads per training run (OMP_NUM_THREADS; 1 is fastest on a"
                         " busy machine)")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at a time (default 1; with --threads,"
+                        " jobs x threads should not exceed the cores)")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     return parser
 
@@ -236,7 +243,9 @@ def _main(args: argparse.Namespace, command: list[str]) -> int:
     check_composes(recipes, overrides, args.usr_dir)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     report_dir = (args.report_dir or Path("outputs/regress") / stamp).expanduser()
-    options = RunOptions(report_dir, tuple(overrides), args.usr_dir, args.threads)
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        raise T2TUserError(f"--jobs and --threads must be >= 1, got {args.jobs} and {args.threads}")
+    options = RunOptions(report_dir, tuple(overrides), args.usr_dir, args.threads, args.jobs)
     results = run_recipes(recipes, seeds, options)
     report = write_report(results, report_dir, command)
     failed = [r.recipe.name for r in results if r.verdict == "FAIL"]
