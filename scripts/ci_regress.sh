@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI lane of the regression runner: the cheapest CPU-scale known result, one seed, checked against its band.
 #
-#   scripts/ci_regress.sh [REPORT_DIR]      # default: outputs/regress/ci; exit 1 if the result leaves its band
+#   scripts/ci_regress.sh [REPORT_DIR]      # default: outputs/regress/ci-<time>; exit 1 if the result leaves its band
 #
 # Runs algorithmic_sort_problem (1000 steps of transformer_tiny_algorithmic) in one training process with one
 # CPU thread: about 4.5 minutes on 2 shared CPU cores (1 thread is also the fastest setting on a busy machine,
@@ -10,5 +10,5 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-report_dir="${1:-outputs/regress/ci}"
+report_dir="${1:-outputs/regress/ci-$(date +%Y-%m-%d_%H-%M-%S)}"
 exec python scripts/regress.py algorithmic_sort_problem --threads 1 --report-dir "$report_dir"

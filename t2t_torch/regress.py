@@ -80,7 +80,7 @@ def final_value(rows: list[dict[str, str]], metric: str) -> tuple[float | None, 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What every run of one invocation shares: where reports go, extra overrides, usr_dir, CPU threads."""
+    """What every run of one invocation shares: the report dir, extra overrides, usr_dir, threads and jobs."""
 
     report_dir: Path
     overrides: tuple[str, ...] = ()
@@ -94,12 +94,12 @@ class RunOptions:
 
 def run_seed(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
     """Train `recipe` with `seed` in <report_dir>/<name>/seed<seed> (output in seed<seed>.log beside it)."""
-    report_dir, overrides, usr_dir = options.report_dir, options.overrides, options.usr_dir
-    run_dir = (report_dir / recipe.name / f"seed{seed}").resolve()
+    run_dir = (options.report_dir / recipe.name / f"seed{seed}").resolve()
     log_path = run_dir.with_suffix(".log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [*train_command(), *([f"usr_dir={usr_dir}"] if usr_dir else []), f"experiment={recipe.name}",
-               f"seed={seed}", f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false", *overrides]
+    usr_dir = [f"usr_dir={options.usr_dir}"] if options.usr_dir else []
+    command = [*train_command(), *usr_dir, f"experiment={recipe.name}", f"seed={seed}", f"hydra.run.dir={run_dir}",
+               "trainer.enable_progress_bar=false", *options.overrides]
     started = time.monotonic()
     with log_path.open("w") as log:
         log.write(" ".join(command) + "\n")
@@ -166,6 +166,16 @@ def check_composes(recipes: list[Recipe], overrides: list[str], usr_dir: str | N
                 raise T2TUserError(f"recipe {recipe.name}: {error}") from None
 
 
+def check_fresh(recipes: list[Recipe], seeds: list[int] | None, report_dir: Path) -> None:
+    """Refuse to train into a run dir left by an earlier invocation: resuming it would re-report the old result."""
+    for recipe in recipes:
+        for seed in seeds_for(recipe, seeds):
+            run_dir = report_dir / recipe.name / f"seed{seed}"
+            if recipe.skip_reason() is None and run_dir.exists():
+                raise T2TUserError(f"{run_dir} exists from an earlier run: pass another --report-dir, or --resume to"
+                                   " finish unfinished runs there")
+
+
 def run_recipes(recipes: list[Recipe], seeds: list[int] | None, options: RunOptions) -> list[RecipeResult]:
     """Run every runnable recipe for its seeds, `options.jobs` runs at a time; skipped ones carry their reason."""
     results = {r.name: RecipeResult(r, [], skipped=r.skip_reason() or "") for r in recipes}
@@ -214,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                         " busy machine)")
     parser.add_argument("--jobs", type=int, default=1, help="training runs at a time (default 1; with --threads,"
                         " jobs x threads should not exceed the cores)")
+    parser.add_argument("--resume", action="store_true", help="reuse the run dirs already in --report-dir (an"
+                        " interrupted run continues from its last.ckpt; a finished one is only evaluated again)")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     return parser
 
@@ -245,6 +257,8 @@ def _main(args: argparse.Namespace, command: list[str]) -> int:
     report_dir = (args.report_dir or Path("outputs/regress") / stamp).expanduser()
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise T2TUserError(f"--jobs and --threads must be >= 1, got {args.jobs} and {args.threads}")
+    if not args.resume:
+        check_fresh(recipes, seeds, report_dir)
     options = RunOptions(report_dir, tuple(overrides), args.usr_dir, args.threads, args.jobs)
     results = run_recipes(recipes, seeds, options)
     report = write_report(results, report_dir, command)

@@ -171,10 +171,10 @@ def plot_learning_curves(result: RecipeResult, path: Path) -> None:
             if series:
                 steps, values = zip(*series, strict=True)
                 axes.plot(steps, values, marker="." if column != TRAIN_LOSS else None, label=f"seed {run.seed}")
-    for bound in (expected.min, expected.max):
+    for side, bound in (("min", expected.min), ("max", expected.max)):
         if bound is not None:
-            metric_axes.axhline(bound, linestyle="--", color="gray", label=f"band {expected.band()}")
-    loss_axes.set(title=TRAIN_LOSS, xlabel="step", yscale="log")
+            metric_axes.axhline(bound, linestyle="--", color="gray", label=f"band {side} {bound:g}")
+    loss_axes.set(title=TRAIN_LOSS, xlabel="step")
     metric_axes.set(title=expected.metric, xlabel="step")
     for axes in (loss_axes, metric_axes):
         if axes.lines:
