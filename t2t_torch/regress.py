@@ -24,9 +24,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.recipes import Recipe, all_recipes, cpu_recipes, find_recipe
@@ -107,13 +110,27 @@ def run_seed(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
         returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=options.environment(),
                                     check=False).returncode
     wall_s = time.monotonic() - started
-    value, step = final_value(read_metrics(run_dir), recipe.expected.metric)
+    rows = read_metrics(run_dir)
+    value, step = final_value(rows, recipe.expected.metric)
     error = ""
     if returncode != 0:
         error = f"training exited with status {returncode}: {last_line(log_path)} (log: {log_path})"
     elif value is None:
         error = f"the run logged no {recipe.expected.metric} (log: {log_path})"
+    elif (stopped := unfinished(run_dir, rows)) is not None:
+        error = f"training stopped at step {stopped[0]} of {stopped[1]} (SIGTERM?): rerun with --resume to finish it"
+        value = None  # a value from the middle of training says nothing about the recipe
     return SeedResult(seed=seed, value=value, wall_s=wall_s, steps=step, run_dir=run_dir, error=error)
+
+
+def unfinished(run_dir: Path, rows: list[dict[str, str]]) -> tuple[int, int] | None:
+    """(last step trained, trainer.max_steps) when the run stopped early (e.g. on SIGTERM, which exits 0), else None."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        return None
+    max_steps = int(OmegaConf.load(config).trainer.get("max_steps") or -1)
+    trained = max((int(float(row["step"])) + 1 for row in rows if row.get("step")), default=0)
+    return (trained, max_steps) if 0 < max_steps and trained < max_steps else None
 
 
 def last_line(path: Path) -> str:
@@ -176,8 +193,10 @@ def check_fresh(recipes: list[Recipe], seeds: list[int] | None, report_dir: Path
                                    " finish unfinished runs there")
 
 
-def run_recipes(recipes: list[Recipe], seeds: list[int] | None, options: RunOptions) -> list[RecipeResult]:
-    """Run every runnable recipe for its seeds, `options.jobs` runs at a time; skipped ones carry their reason."""
+def run_recipes(recipes: list[Recipe], seeds: list[int] | None, options: RunOptions,
+                on_progress: Callable[[list[RecipeResult]], None] = lambda results: None) -> list[RecipeResult]:
+    """Run every runnable recipe for its seeds, `options.jobs` runs at a time (calling `on_progress` after each run,
+    so a report survives an interrupted batch); skipped recipes carry their reason."""
     results = {r.name: RecipeResult(r, [], skipped=r.skip_reason() or "") for r in recipes}
     for result in results.values():
         if result.skipped:
@@ -187,6 +206,7 @@ def run_recipes(recipes: list[Recipe], seeds: list[int] | None, options: RunOpti
         runs = pool.map(lambda task: run_and_print(*task, options), tasks)
         for (recipe, _), run in zip(tasks, runs, strict=True):
             results[recipe.name].seeds.append(run)
+            on_progress(list(results.values()))
     return list(results.values())
 
 
@@ -260,7 +280,7 @@ def _main(args: argparse.Namespace, command: list[str]) -> int:
     if not args.resume:
         check_fresh(recipes, seeds, report_dir)
     options = RunOptions(report_dir, tuple(overrides), args.usr_dir, args.threads, args.jobs)
-    results = run_recipes(recipes, seeds, options)
+    results = run_recipes(recipes, seeds, options, lambda partial: write_report(partial, report_dir, command))
     report = write_report(results, report_dir, command)
     failed = [r.recipe.name for r in results if r.verdict == "FAIL"]
     print(f"Report: {report}")
