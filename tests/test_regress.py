@@ -134,3 +134,11 @@ def test_malformed_expected_blocks_are_one_line_errors():
             parse_expected(OmegaConf.create(block), Path("x.yaml"))
     with pytest.raises(T2TUserError, match="Did you mean: algorithmic_sort_problem"):
         find_recipe("algorithmic_sort")
+
+
+def test_a_run_stopped_early_is_not_a_result(tmp_path):
+    from t2t_torch.regress import unfinished
+
+    (tmp_path / "config.yaml").write_text("trainer: {max_steps: 2000}\n")
+    assert unfinished(tmp_path, [{"step": "849"}, {"step": "874"}]) == (875, 2000)
+    assert unfinished(tmp_path, [{"step": "1999"}, {"step": "2000"}]) is None
