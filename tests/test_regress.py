@@ -142,3 +142,16 @@ def test_a_run_stopped_early_is_not_a_result(tmp_path):
     (tmp_path / "config.yaml").write_text("trainer: {max_steps: 2000}\n")
     assert unfinished(tmp_path, [{"step": "849"}, {"step": "874"}]) == (875, 2000)
     assert unfinished(tmp_path, [{"step": "1999"}, {"step": "2000"}]) is None
+
+
+def test_ci_lane_cheapest_real_recipe_reaches_its_band(tmp_path, capsys):
+    """The CI lane (scripts/ci_regress.sh, here inside the suite): the cheapest CPU-scale known result, one seed,
+    really trained (1000 steps, ~2-4 minutes on 2 cores) and checked against the band established from 3 seeds."""
+    recipe = find_recipe("algorithmic_sort_problem")
+    seed = recipe.expected.seeds[0]
+    assert main(["algorithmic_sort_problem", "--threads", "1", "--report-dir", str(tmp_path / "report"),
+                 f"data_dir={tmp_path / 'data'}"]) == 0, capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "report" / "report.csv").open()))
+    assert [(r["recipe"], r["seed"], r["verdict"], r["steps"]) for r in rows] == [
+        ("algorithmic_sort_problem", str(seed), "PASS", "1000")]
+    assert float(rows[0]["result"]) >= recipe.expected.min
