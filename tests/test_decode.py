@@ -131,8 +131,6 @@ def test_reference_file_scores_bleu(ckpt, tmp_path):
 def test_beam_one_greedy_and_sampling(translator):
     lines = ["1 0 1 1", "0 0 1"]
     assert translator.translate(lines, beam_size=1) == translator.translate(lines, beam_size=4) == lines
-    drawn = translator.translate(lines * 4, sampling_method="random", sampling_temp=2.0, seed=7)
-    assert drawn == translator.translate(lines * 4, sampling_method="random", sampling_temp=2.0, seed=7)
     assert translator.translate(lines, sampling_method="random", sampling_temp=0.0) == lines
 
 

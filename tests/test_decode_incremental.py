@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from t2t_torch.decoding import BeamInvariant, beam_search, expand_to_beams, greedy_search, reorder_cache
-from t2t_torch.decoding.translator import DecodeConfig, decode_batch
+from t2t_torch.decoding.translator import DecodeConfig, decode_batch, decode_sequences
 from t2t_torch.models.transformer import Transformer, TransformerConfig
 
 VOCAB = 11
@@ -92,3 +92,13 @@ def test_a_padded_batch_decodes_like_each_input_alone(model, beam_size):
         width = alone.ids.size(-1)
         assert torch.equal(batched.ids[row, :, :width], alone.ids[0]), row
         torch.testing.assert_close(batched.scores[row], alone.scores[0], atol=1e-5, rtol=1e-5)
+
+
+def test_sampling_repeats_with_its_seed_and_differs_with_another(model):
+    """Untrained weights spread the distribution, so a seed that were ignored would show as differing draws."""
+    sequences = [[5, 3, 7, 2, 9, 1], [4, 8, 1], [1]] * 4
+    config = DecodeConfig(sampling_method="random", extra_length=8, batch_size=5)
+    draws = {seed: decode_sequences(model, sequences, VOCAB, config.replace(seed=seed), torch.device("cpu"))
+             for seed in (7, 8)}
+    assert draws[7] == decode_sequences(model, sequences, VOCAB, config.replace(seed=7), torch.device("cpu"))
+    assert draws[7] != draws[8]

@@ -6,6 +6,7 @@ learns little in 30 steps; what is checked is that everything is rebuilt from th
 from __future__ import annotations
 
 import pytest
+import sacrebleu
 import torch
 from helpers import compose
 from omegaconf import OmegaConf
@@ -55,5 +56,7 @@ def test_dev_split_decodes_with_references_in_the_target_language(ckpt, tmp_path
     references = (tmp_path / "out" / "references.txt").read_text(encoding="utf-8").splitlines()
     inputs = (tmp_path / "out" / "inputs.txt").read_text(encoding="utf-8").splitlines()
     assert references[0].startswith("the ") and inputs[0].startswith("die ")  # _rev: German -> English
-    assert len((tmp_path / "out" / "decodes.txt").read_text(encoding="utf-8").splitlines()) == len(references) == 6
-    assert 0.0 <= metrics["bleu"] <= 100.0 and metrics["chrf"] >= 0.0
+    decodes = (tmp_path / "out" / "decodes.txt").read_text(encoding="utf-8").splitlines()
+    assert len(decodes) == len(references) == 6
+    assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(decodes, [references]).score)
+    assert metrics["chrf"] == pytest.approx(sacrebleu.corpus_chrf(decodes, [references]).score)

@@ -41,6 +41,10 @@ def test_problem_prepares_and_batches(name, tmp_path):
         example = dataset[0]
         assert example["targets"][-1] == info.eos_id and 0 not in example["targets"]
         assert example["targets"].max() < info.target_vocab_size
+    encoders = problem.feature_encoders(tmp_path)  # the text <-> ids side agrees with the sizes the model is built for
+    assert encoders["targets"].vocab_size == info.target_vocab_size
+    if info.input_vocab_size is not None:
+        assert encoders["inputs"].vocab_size == info.input_vocab_size
     module = ProblemDataModule(problem, tmp_path, BatchingConfig(batch_size=64), seed=0)
     module.setup()
     batch = next(iter(module.train_dataloader()))

@@ -91,17 +91,17 @@ class FlakyProblem(Text2TextProblem):
 
     def generate_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, str]]:
         for i, (en, de) in enumerate(pairs(30 if split == "train" else 10)):
-            if split == "dev" and i == 5 and FlakyProblem.fail:
+            if split == "dev" and i == 5 and self.fail:
                 raise RuntimeError("interrupted")
             yield {"inputs": en, "targets": de}
 
 
-def test_interrupted_preparation_is_redone_on_rerun(tmp_path: Path) -> None:
+def test_interrupted_preparation_is_redone_on_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(RuntimeError, match="interrupted"):
         FlakyProblem().generate_data(tmp_path)
     with pytest.raises(T2TUserError, match="no prepared data"):
         FlakyProblem().dataset("dev", tmp_path)  # half-written split is not taken for a finished one
-    FlakyProblem.fail = False
+    monkeypatch.setattr(FlakyProblem, "fail", False)
     problem = FlakyProblem()
     problem.generate_data(tmp_path)
     assert len(problem.dataset("train", tmp_path)) == 30

@@ -17,7 +17,7 @@ import t2t_torch
 from t2t_torch import registry
 from t2t_torch.datamodules import translate
 from t2t_torch.datamodules.text_problems import Text2TextProblem
-from t2t_torch.datamodules.translate import ArchiveFiles, TranslateEnfrWmtSmall8k, TranslateProblem
+from t2t_torch.datamodules.translate import ArchiveFiles, TranslateEnfrWmtSmall8k
 from t2t_torch.errors import T2TUserError
 from text_fixtures import SMALL_VOCAB, make_bible, offline_config
 
@@ -202,26 +202,6 @@ def test_bible_errors_name_the_fix(tmp_path: Path) -> None:
         t2t_torch.problem("translate_ende_bible", data_files={"db": str(tmp_path / "junk.db")}).generate_data(tmp_path)
     with pytest.raises(T2TUserError, match="takes the database only"):
         t2t_torch.problem("translate_ende_bible", data_files={"train": "a.tsv"})
-
-
-def test_translate_base_reads_its_sources_only_when_no_data_files() -> None:
-    assert issubclass(TranslateProblem, Text2TextProblem)
-    assert TranslateProblem.splits == ("train", "dev", "test")
-
-
-OFFLINE_NAMES = [*TRANSLATE_NAMES, "translate_ende_bible", "text2text_files", "translate_enro_wmt32k_rev"]
-
-
-@pytest.mark.parametrize("name", OFFLINE_NAMES)
-def test_every_text_problem_prepares_offline_from_fixtures(name: str, tmp_path: Path) -> None:
-    problem = t2t_torch.problem(name, **offline_config(name, tmp_path / "raw"))
-    problem.generate_data(tmp_path / "data")
-    for split in problem.splits:
-        example = problem.dataset(split, tmp_path / "data")[0]
-        assert example["inputs"][-1] == 1 and example["targets"][-1] == 1
-    info, encoders = problem.info(), problem.feature_encoders(tmp_path / "data")
-    assert info.input_vocab_size == encoders["inputs"].vocab_size
-    assert info.target_vocab_size == encoders["targets"].vocab_size
 
 
 def test_concurrent_preparation_builds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

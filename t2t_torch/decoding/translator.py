@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from t2t_torch import registry
 from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
-from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.batching import BatchingConfig, collate_padded
 from t2t_torch.datamodules.problem import EOS_ID, Problem, ProblemInfo
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
@@ -116,7 +116,7 @@ def decode_batch(model: nn.Module, inputs: torch.Tensor, vocab_size: int, config
     batch = inputs.size(0)
     if config.sampling_method == "random":
         return sample(model.decode_step, batch, decode_length, vocab_size, cache, temperature=config.sampling_temp,
-                      top_k=max(config.sampling_keep_top_k, 0), generator=generator)
+                      top_k=config.sampling_keep_top_k, generator=generator)
     if config.beam_size == 1:
         return greedy_search(model.decode_step, batch, decode_length, vocab_size, cache)
     return beam_search(model.decode_step, batch, config.beam_size, decode_length, vocab_size, config.alpha, cache)
@@ -135,10 +135,7 @@ def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[int]], vocab
     outputs: list[list[list[int]]] = [[] for _ in sequences]
     for start in range(0, len(order), config.batch_size):
         chunk = order[start : start + config.batch_size]
-        width = len(sequences[chunk[0]])
-        inputs = torch.zeros(len(chunk), width, dtype=torch.long)
-        for row, index in enumerate(chunk):
-            inputs[row, : len(sequences[index])] = torch.as_tensor(sequences[index], dtype=torch.long)
+        inputs = collate_padded([{"inputs": sequences[index]} for index in chunk])["inputs"]
         result = decode_batch(model, inputs.to(device), vocab_size, config, generator)
         ids, lengths = result.ids.tolist(), result.lengths.tolist()
         for row, index in enumerate(chunk):
@@ -213,7 +210,6 @@ class Translator:
         encoder = self.encoders["inputs"]
         sequences: list[list[int] | None] = []
         for number, text in enumerate(texts, start=1):
-            ids: list[int] = []
             try:
                 ids = encoder.encode(text) if text.strip() else []
             except ValueError as error:
