@@ -23,19 +23,14 @@ from typing import Any
 
 import torch
 
-from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
-
-MODEL_KEYS = {"model_name": "model", "model_hparams": "model hparams", "problem_info": "problem vocabulary"}
+from t2t_torch.models.text2text_module import identity_mismatch
 
 
 def load(path: Path) -> dict[str, Any]:
     """A checkpoint, memory-mapped (cheap to open for its step), with one-line errors."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise T2TUserError(f"cannot read checkpoint '{path}' ({first_line}): pass another checkpoint") from error
+    return load_checkpoint_file(path, mmap=True)
 
 
 def find_checkpoints(paths: Sequence[str | Path]) -> list[Path]:
@@ -72,11 +67,9 @@ def _name_rank(path: Path) -> int:
 
 def check_same_model(reference: Mapping[str, Any], other: Mapping[str, Any], ref_path: Path, path: Path) -> None:
     """One line when `other` is not the same model, hparams and vocabulary (and weight shapes) as `reference`."""
-    ref_hp, hp = reference.get("hyper_parameters") or {}, other.get("hyper_parameters") or {}
-    for key, what in MODEL_KEYS.items():
-        if ref_hp.get(key) != hp.get(key):
-            raise T2TUserError(f"cannot average '{path}' with '{ref_path}': they have another {what} "
-                               f"({hp.get(key)!r} vs {ref_hp.get(key)!r}); pass checkpoints of one run")
+    mismatch = identity_mismatch(other.get("hyper_parameters") or {}, reference.get("hyper_parameters") or {})
+    if mismatch:
+        raise T2TUserError(f"cannot average '{path}' with '{ref_path}': it has {mismatch}; pass checkpoints of one run")
     ref_shapes = {k: tuple(v.shape) for k, v in reference["state_dict"].items()}
     shapes = {k: tuple(v.shape) for k, v in other["state_dict"].items()}
     if ref_shapes != shapes:

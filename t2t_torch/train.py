@@ -28,7 +28,7 @@ from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.datamodules.problem import Problem, check_data_dir
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.models.text2text_module import Text2TextModule
+from t2t_torch.models.text2text_module import Text2TextModule, identity_mismatch
 from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.report import print_final_metrics
 
@@ -93,13 +93,10 @@ def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> Path | None:
 
 def check_checkpoint_matches(path: Path, module: Text2TextModule) -> None:
     """One clear line when a checkpoint comes from another model, hparams set or problem."""
-    saved = load_checkpoint_file(path).get("hyper_parameters", {})
-    for key, what in (("model_name", "model"), ("model_hparams", "model hparams"), ("problem_info", "problem vocabulary")):
-        if saved.get(key) != module.hparams[key]:
-            raise T2TUserError(
-                f"checkpoint '{path}' was trained with another {what} ({saved.get(key)!r} vs {module.hparams[key]!r}):"
-                " pass the model/hparams/problem it was trained with, or another ckpt_path"
-            )
+    mismatch = identity_mismatch(load_checkpoint_file(path).get("hyper_parameters", {}), module.hparams)
+    if mismatch:
+        raise T2TUserError(f"checkpoint '{path}' was trained with {mismatch}: pass the model/hparams/problem it was"
+                           " trained with, or another ckpt_path")
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

@@ -39,13 +39,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_checkpoint_file(path, map_location)
 
 
-def load_checkpoint_file(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """torch.load with weights_only=True and one-line errors for a missing or unreadable file."""
+def load_checkpoint_file(path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """torch.load with weights_only=True and one-line errors for a missing or unreadable file (`mmap`: map the
+    tensors instead of reading them, cheap when only a few fields are needed)."""
     path = Path(path)
     if not path.is_file():
         raise T2TUserError(f"checkpoint '{path}' does not exist: pass ckpt_path=<a .ckpt file of a run>")
     try:
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # torch raises several types for truncated or foreign files
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise T2TUserError(f"cannot read checkpoint '{path}' ({first_line}): pass another ckpt_path") from error
+        raise T2TUserError(f"cannot read checkpoint '{path}' ({first_line}): pass another checkpoint") from error

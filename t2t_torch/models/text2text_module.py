@@ -20,6 +20,18 @@ from t2t_torch.metrics.sequence_metrics import SequenceMetrics
 from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer
 
 
+# The saved hyper_parameters that make two checkpoints the same network (key -> what a message calls it).
+IDENTITY_HPARAMS = {"model_name": "model", "model_hparams": "model hparams", "problem_info": "problem vocabulary"}
+
+
+def identity_mismatch(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> str | None:
+    """'another <what> (<saved> vs <expected>)' for the first identity hparam that differs, else None."""
+    for key, what in IDENTITY_HPARAMS.items():
+        if saved.get(key) != expected.get(key):
+            return f"another {what} ({saved.get(key)!r} vs {expected.get(key)!r})"
+    return None
+
+
 class Text2TextModule(L.LightningModule):
     def __init__(
         self,
