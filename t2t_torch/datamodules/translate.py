@@ -31,13 +31,12 @@ import logging
 import os
 import tarfile
 import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tqdm import tqdm
+import torch.hub
 
 from t2t_torch.datamodules.text_files import ParallelFiles, TextPair, read_parallel
 from t2t_torch.datamodules.text_problems import Text2TextProblem
@@ -103,59 +102,59 @@ class ArchiveFiles:
     def samples(self, source_lang: str, target_lang: str, data_dir: Path) -> Iterator[TextPair]:
         folder = data_dir / DOWNLOADS
         archive = download(self.url, folder)
-        paths = [extract_member(archive, member, folder / archive.name.split(".")[0])
-                 for member in (self.source_member, self.target_member)]
-        yield from read_parallel(ParallelFiles(paths[0], paths[1]))
+        source, target = extract_members(archive, (self.source_member, self.target_member),
+                                         folder / archive.name.split(".")[0])
+        yield from read_parallel(ParallelFiles(source, target))
 
 
 Source = HFSplit | ArchiveFiles
 
 
 def download(url: str, folder: Path) -> Path:
-    """`folder/<file name of url>`, downloaded once (written to a temporary name, renamed when complete)."""
+    """`folder/<file name of url>`, downloaded once (torch.hub writes a temporary file and renames it when complete,
+    with a progress bar)."""
     target = folder / url.rsplit("/", 1)[-1]
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.part-{os.getpid()}")
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-            size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, desc=f"download {target.name}", disable=None) as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(partial, target)
+        torch.hub.download_url_to_file(url, str(target), progress=True)
     except (urllib.error.URLError, OSError) as error:
         raise T2TUserError(f"could not download {url} ({error}): {_LOCAL_HINT}") from error
-    finally:
-        partial.unlink(missing_ok=True)
     return target
 
 
-def extract_member(archive: Path, member: str, folder: Path) -> Path:
-    """Extract one file of a tar archive into `folder` (once, atomically); its path there."""
-    target = folder / member
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.part-{os.getpid()}")
+def extract_members(archive: Path, members: tuple[str, ...], folder: Path) -> list[Path]:
+    """Extract files of a tar archive into `folder` in one pass over it (each once, atomically); their paths."""
+    targets = {member: folder / member for member in members}
+    missing = {member for member, target in targets.items() if not target.is_file()}
+    if not missing:
+        return list(targets.values())
+    partials: list[Path] = []
     try:
         with tarfile.open(archive, "r:*") as tar:
-            source = tar.extractfile(member)
-            if source is None:
-                raise KeyError(member)
-            with source, open(partial, "wb") as out:
-                while chunk := source.read(1 << 20):
-                    out.write(chunk)
-        os.replace(partial, target)
-    except KeyError as error:
-        raise T2TUserError(f"'{archive}' has no file {member}: delete the archive to download it again") from error
+            for info in tar:
+                if info.name not in missing:
+                    continue
+                target = targets[info.name]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(f"{target.name}.part-{os.getpid()}")
+                partials.append(partial)
+                with tar.extractfile(info) as source, open(partial, "wb") as out:
+                    while chunk := source.read(1 << 20):
+                        out.write(chunk)
+                os.replace(partial, target)
+                missing.discard(info.name)
+                if not missing:
+                    break
     except (tarfile.TarError, OSError, EOFError) as error:
         raise T2TUserError(f"cannot read archive '{archive}' ({error}): delete it to download it again") from error
     finally:
-        partial.unlink(missing_ok=True)
-    return target
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+    if missing:
+        raise T2TUserError(f"'{archive}' has no file {sorted(missing)[0]}: delete the archive to download it again")
+    return list(targets.values())
 
 
 def hf_splits(path: str, name: str | None, data_files: str | None = None) -> dict[str, HFSplit]:
