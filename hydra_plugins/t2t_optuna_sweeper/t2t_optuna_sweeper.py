@@ -59,13 +59,11 @@ class T2TOptunaSweeper(Sweeper):
     """Ask/tell loop over a Hydra launcher; settings are read from `hydra.sweeper` of the composed config."""
 
     def __init__(self, **settings: Any) -> None:  # the T2TOptunaSweeperConf fields; read from self.config instead
-        self.settings = settings
         self.config: Optional[DictConfig] = None
         self.launcher = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
-        self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
                                                                 task_function=task_function)
 
