@@ -131,7 +131,7 @@ def test_unknown_factor_rejected_at_build_time_with_known_list() -> None:
     with pytest.raises(ScheduleError) as err:
         lr_fn(learning_rate_schedule="constant*linear_warmup*rsqrt_dcay")
     message = str(err.value)
-    assert "\n" not in message and "'rsqrt_dcay'" in message and "did you mean 'rsqrt_decay'" in message
+    assert "\n" not in message and "'rsqrt_dcay'" in message and "Did you mean: rsqrt_decay" in message
     assert all(name in message for name in SCHEDULE_FACTORS)
 
 
@@ -142,7 +142,7 @@ def test_bad_schedule_settings_rejected() -> None:
         lr_fn(train_steps=100, learning_rate_schedule="single_cycle_cos_decay")
     with pytest.raises(ScheduleError, match="learning_rate_decay_steps > 0"):
         lr_fn(learning_rate_schedule="cosdecay", learning_rate_decay_steps=0)
-    with pytest.raises(ScheduleError, match="did you mean 'noam'"):
+    with pytest.raises(ScheduleError, match="Did you mean: noam"):
         lr_fn(learning_rate_schedule="legacy", learning_rate_decay_scheme="nooam")
     with pytest.raises(ValueError, match=">= 0"):
         lr_fn()(-1)
@@ -182,7 +182,7 @@ def test_config_from_mapping() -> None:
     assert cfg.learning_rate_boundaries == (1, 2)
     with pytest.raises(OptimConfigError) as err:
         OptimConfig.from_mapping({"learnin_rate": 0.1})
-    assert str(err.value) == "unknown optim hparam 'learnin_rate'; did you mean 'learning_rate'?"
+    assert str(err.value).startswith("unknown optim hparam 'learnin_rate'. Did you mean: learning_rate,")
     with pytest.raises(OptimConfigError, match="must be int"):
         OptimConfig.from_mapping({"learning_rate_warmup_steps": "8k"})
     with pytest.raises(OptimConfigError, match="'adam' or 'pow'"):

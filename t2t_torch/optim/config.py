@@ -15,12 +15,11 @@ Fields that are not T2T hparams (additions of this port):
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from t2t_torch.errors import T2TUserError
+from t2t_torch.errors import T2TUserError, did_you_mean
 
 
 class OptimConfigError(T2TUserError, ValueError):
@@ -109,10 +108,8 @@ class OptimConfig:
 
 
 def _unknown_key_message(key: str, valid: Sequence[str]) -> str:
-    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    if match:
-        return f"unknown optim hparam {key!r}; did you mean {match[0]!r}?"
-    return f"unknown optim hparam {key!r}; valid names: {', '.join(sorted(valid))}"
+    hint = did_you_mean(key, valid)
+    return f"unknown optim hparam {key!r}.{hint or ' Valid names: ' + ', '.join(sorted(valid))}"
 
 
 def _coerce(name: str, type_name: Any, value: Any) -> Any:

@@ -29,7 +29,6 @@ Lightning clipped. adamw uses decoupled decay on parameters with >= 2 dims only 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from t2t_torch.optim.adafactor import Adafactor
+from t2t_torch.errors import did_you_mean
 from t2t_torch.optim.config import OptimConfig, OptimConfigError
 
 NamedParams = Iterable[tuple[str, nn.Parameter]]
@@ -125,9 +125,7 @@ def canonical_optimizer_name(name: str) -> str:
     key = _ALIASES.get(key, key)
     if key not in _BUILDERS:
         known = (*OPTIMIZER_NAMES, *_ALIASES)
-        match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f" (did you mean {match[0]!r}?)" if match else ""
-        raise OptimConfigError(f"unknown optimizer {name!r}{hint}; known: {', '.join(known)}")
+        raise OptimConfigError(f"unknown optimizer {name!r}.{did_you_mean(key, known)} Known: {', '.join(known)}")
     return key
 
 

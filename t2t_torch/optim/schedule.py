@@ -38,7 +38,6 @@ Factors (w = learning_rate_warmup_steps, d = learning_rate_decay_steps, T = trai
 from __future__ import annotations
 
 import bisect
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from t2t_torch.errors import did_you_mean
 from t2t_torch.optim.config import OptimConfig, OptimConfigError
 
 Factor = Callable[[float], float]  # n (1-based update number) -> multiplier
@@ -161,8 +161,8 @@ def _legacy(ctx: _Context) -> Factor:
         return lambda n: scale * 5000.0 * rsqrt_h * min(n * noam_warmup**-1.5, n**-0.5)
     if scheme not in _LEGACY_DECAYS:
         raise ScheduleError(
-            f"unknown learning_rate_decay_scheme {scheme!r}{_did_you_mean(scheme, LEGACY_DECAY_SCHEMES)}; "
-            f"known: {', '.join(LEGACY_DECAY_SCHEMES)}"
+            f"unknown learning_rate_decay_scheme {scheme!r}.{did_you_mean(scheme, LEGACY_DECAY_SCHEMES)} "
+            f"Known: {', '.join(LEGACY_DECAY_SCHEMES)}"
         )
     warmup_steps = cfg.learning_rate_warmup_steps
     decay = _LEGACY_DECAYS[scheme](ctx)
@@ -244,19 +244,14 @@ _CONSTANT_FACTORS: dict[str, Callable[[_Context], float]] = {
 SCHEDULE_FACTORS: tuple[str, ...] = (*_CONSTANT_FACTORS, *_STEP_FACTORS)
 
 
-def _did_you_mean(name: str, known: tuple[str, ...]) -> str:
-    match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
 def parse_schedule(schedule: str) -> tuple[str, ...]:
     """Split a schedule string into its factor names, refusing unknown ones (one-line error)."""
     names = tuple(part.strip() for part in schedule.split("*") if part.strip())
     for name in names:
         if name not in SCHEDULE_FACTORS:
             raise ScheduleError(
-                f"unknown learning_rate_schedule factor {name!r} in {schedule!r}{_did_you_mean(name, SCHEDULE_FACTORS)}"
-                f"; known factors: {', '.join(SCHEDULE_FACTORS)}"
+                f"unknown learning_rate_schedule factor {name!r} in {schedule!r}.{did_you_mean(name, SCHEDULE_FACTORS)}"
+                f" Known factors: {', '.join(SCHEDULE_FACTORS)}"
             )
     return names
 
