@@ -64,7 +64,7 @@ def loader_throughput(datamodule: ProblemDataModule) -> dict[str, float]:
 def model_throughput(problem: Problem, data_dir: str, datamodule: ProblemDataModule, hparams: str, steps: int) -> float:
     """Real tokens/s of `steps` training steps (forward, backward, Adam) on the pipeline's batches."""
     cfg = compose_config([f"problem={problem.name}", f"hparams={hparams}", f"data_dir={data_dir}", "output_dir=unused"])
-    module = build_module(cfg, problem)
+    module = build_module(cfg, problem, Path(data_dir))
     module.train()
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
     loader = iter(datamodule.train_dataloader())

@@ -45,7 +45,7 @@ def build_datamodule(cfg: DictConfig, problem: Problem) -> ProblemDataModule:
     return ProblemDataModule(problem, check_data_dir(cfg.data_dir), batching, seed=cfg.seed)
 
 
-def build_module(cfg: DictConfig, problem: Problem) -> Text2TextModule:
+def build_module(cfg: DictConfig, problem: Problem, data_dir: Path) -> Text2TextModule:
     return Text2TextModule(
         model_name=cfg.model.name,
         model_hparams=OmegaConf.to_container(cfg.hparams.model, resolve=True),
@@ -54,6 +54,7 @@ def build_module(cfg: DictConfig, problem: Problem) -> Text2TextModule:
         problem_name=problem.name,
         eval_metrics=list(problem.eval_metrics),
         run_config=OmegaConf.to_container(cfg, resolve=True),
+        vocab_hashes=problem.vocab_hashes(data_dir),
     )
 
 
@@ -108,7 +109,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     problem = build_problem(cfg)
     datamodule = build_datamodule(cfg, problem)
     problem.generate_data(datamodule.data_dir)  # vocabularies size the model; file locks make this DDP-safe
-    module = build_module(cfg, problem)
+    module = build_module(cfg, problem, datamodule.data_dir)
     ckpt_path = resolve_ckpt_path(cfg, output_dir)
     if ckpt_path is not None:
         check_checkpoint_matches(ckpt_path, module)

@@ -86,6 +86,18 @@ class Problem:
     def dataset(self, split: str, data_dir: str | Path) -> TokenDataset:
         raise NotImplementedError
 
+    def vocab_files(self, data_dir: str | Path) -> dict[str, Path]:
+        """The vocabulary file of each stored feature (`{}` for problems whose ids need no vocabulary file)."""
+        return {}
+
+    def vocab_hashes(self, data_dir: str | Path) -> dict[str, str]:
+        """sha256 of each feature's vocabulary file, keyed by the feature as served (swapped for `_rev`): what a
+        checkpoint records so that a rebuilt vocabulary under the same file name is refused, not reused."""
+        hashes = {feature: file_sha256(path) for feature, path in self.vocab_files(data_dir).items()}
+        if self.was_reversed and hashes:
+            hashes = {"inputs": hashes["targets"], "targets": hashes["inputs"]}
+        return hashes
+
     def feature_encoders(self, data_dir: str | Path) -> dict[str, Any]:
         """Text <-> ids per feature (`{"inputs": TextEncoder, "targets": TextEncoder}`), for decoding text;
         `_rev` problems return them swapped. Read from `data_dir` after `generate_data`."""
@@ -150,6 +162,15 @@ class TokenSequenceProblem(Problem):
             )
         swap = {"inputs": "targets", "targets": "inputs"} if self.was_reversed else None
         return cache.open(rename=swap)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_data_dir(data_dir: str | Path) -> Path:

@@ -21,7 +21,8 @@ from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer
 
 
 # The saved hyper_parameters that make two checkpoints the same network (key -> what a message calls it).
-IDENTITY_HPARAMS = {"model_name": "model", "model_hparams": "model hparams", "problem_info": "problem vocabulary"}
+IDENTITY_HPARAMS = {"model_name": "model", "model_hparams": "model hparams", "problem_info": "problem vocabulary",
+                    "vocab_hashes": "vocabulary (sha256 per feature)"}
 
 
 def identity_mismatch(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> str | None:
@@ -42,9 +43,12 @@ class Text2TextModule(L.LightningModule):
         problem_name: str = "",
         eval_metrics: tuple[str, ...] | list[str] = (),
         run_config: Mapping[str, Any] | None = None,
+        vocab_hashes: Mapping[str, str] | None = None,
     ) -> None:
         """All arguments are plain containers (saved as the checkpoint's hyper_parameters, loadable with
-        `weights_only=True`); `run_config` is the composed Hydra config of the run, kept for reproducibility."""
+        `weights_only=True`); `run_config` is the composed Hydra config of the run, kept for reproducibility;
+        `vocab_hashes` the sha256 of each feature's vocabulary file (`Problem.vocab_hashes`), so that consumers
+        refuse a vocabulary rebuilt under the same name."""
         super().__init__()
         self.save_hyperparameters()
         self.info = ProblemInfo(**problem_info)
