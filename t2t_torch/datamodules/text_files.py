@@ -15,12 +15,11 @@ unreadable file, files of different lengths, a TSV line without exactly one TAB)
 from __future__ import annotations
 
 import gzip
-import io
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from t2t_torch.errors import T2TUserError
 
@@ -78,25 +77,34 @@ def check_readable(path: Path) -> None:
         raise T2TUserError(f"cannot read data file '{path}' ({error.strerror}): fix its permissions or the path")
 
 
-def open_text(path: Path) -> TextIO:
-    """Open a UTF-8 text file (gzip-compressed when the name ends in .gz) for streaming."""
+def open_binary(path: Path) -> BinaryIO:
+    """Open a file (gzip-compressed when the name ends in .gz) for streaming its bytes."""
     check_readable(path)
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
 def _lines(path: Path) -> Iterator[str]:
-    """Lines of `path` without their line ending; a one-line error for bytes that are not UTF-8."""
-    with open_text(path) as handle:
+    """Lines of `path` without their line ending; a one-line error naming the line of a byte that is not UTF-8.
+    Each line is decoded on its own (a text-mode reader decodes ahead in blocks, so it cannot say where)."""
+    with open_binary(path) as handle:
         number = 0
         try:
-            for number, line in enumerate(handle, start=1):
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise T2TUserError(
+                        f"'{path}' is not UTF-8 text (line {number}, byte {error.start + 1}: {error.reason}):"
+                        " convert it to UTF-8"
+                    ) from None
                 yield line.rstrip("\r\n")
-        except UnicodeDecodeError as error:
-            raise T2TUserError(f"'{path}' is not UTF-8 text (after line {number}: {error.reason}): convert it to UTF-8")
         except (OSError, EOFError) as error:  # e.g. a truncated .gz file
             raise T2TUserError(f"cannot read '{path}' after line {number} ({error}): the file is corrupt or truncated")
+
+
+def corpus_paths(corpus: LocalCorpus) -> tuple[Path, ...]:
+    """The files of one corpus: (source, target) or (tsv,)."""
+    return (corpus.source, corpus.target) if isinstance(corpus, ParallelFiles) else (corpus.path,)
 
 
 def read_parallel(files: ParallelFiles) -> Iterator[TextPair]:
@@ -129,7 +137,7 @@ def read_tsv(file: TsvFile) -> Iterator[TextPair]:
 def read_corpora(corpora: Sequence[LocalCorpus]) -> Iterator[TextPair]:
     """All pairs of `corpora`, one corpus after the other. Every file is checked before the first is read."""
     for corpus in corpora:
-        for path in (corpus.source, corpus.target) if isinstance(corpus, ParallelFiles) else (corpus.path,):
+        for path in corpus_paths(corpus):
             check_readable(path)
     for corpus in corpora:
         yield from read_parallel(corpus) if isinstance(corpus, ParallelFiles) else read_tsv(corpus)

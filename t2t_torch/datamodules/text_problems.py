@@ -30,9 +30,17 @@ from typing import Any, ClassVar
 from filelock import FileLock
 from tqdm import tqdm
 
+from t2t_torch.datamodules.file_identity import HASH_MEMO, content_sha256
 from t2t_torch.datamodules.problem import TokenSequenceProblem, check_data_dir
-from t2t_torch.datamodules.text_files import TextPair, check_data_files, parse_split_files, read_corpora
-from t2t_torch.datamodules.token_cache import MANIFEST, TokenDataset
+from t2t_torch.datamodules.text_files import (
+    TextPair,
+    check_data_files,
+    check_readable,
+    corpus_paths,
+    parse_split_files,
+    read_corpora,
+)
+from t2t_torch.datamodules.token_cache import TokenDataset
 from t2t_torch.errors import T2TUserError
 from t2t_torch.registry import register_problem
 from t2t_torch.text import ByteEncoder, EncoderFileError, SubwordEncoder, TextEncoder, TokenFileEncoder, load_encoder
@@ -115,9 +123,37 @@ class Text2TextProblem(TokenSequenceProblem):
     def cache_dir(self, data_dir: str | Path) -> Path:
         return Path(data_dir) / self.data_key
 
-    def fingerprint(self) -> str:
-        blob = json.dumps([self.data_key, self.cache_version, self.config()], sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def content_hash(self, path: str | Path, data_dir: str | Path) -> str:
+        """sha256 of a local input file, remembered beside the cache until the file changes."""
+        return content_sha256(path, self.cache_dir(data_dir) / HASH_MEMO)
+
+    def input_identity(self, split: str, data_dir: Path) -> Any:
+        """What the examples of `split` are read from, by content: the sha256 of each local file of
+        `data_files`, else `source_identity` (a download is named by its source)."""
+        if self.data_files is None:
+            return self.source_identity(split)
+        corpora = parse_split_files(self.data_files[split], split)
+        return [[self.content_hash(path, data_dir) for path in corpus_paths(corpus)] for corpus in corpora]
+
+    def source_identity(self, split: str) -> Any:
+        """Identity of the problem's own source of `split` (its code, versioned by `cache_version`)."""
+        return None
+
+    def describe_split(self, split: str, data_dir: Path) -> str:
+        paths = self.local_inputs(data_dir).get(split)
+        if not paths:
+            return super().describe_split(split, data_dir)
+        return f"the {split} split of {self.name}, read from {', '.join(map(str, paths))},"
+
+    def settings_identity(self) -> dict[str, Any]:
+        """The settings, without the paths of input files (their content is part of the identity instead)."""
+        return {k: v for k, v in self.config().items() if k not in ("data_files", "token_vocab_file")}
+
+    def fingerprint_parts(self, split: str, data_dir: Path) -> list[Any]:
+        """A split's cache depends on its own files' content and on the vocabulary it was encoded with."""
+        vocab = {feature: self.content_hash(path, data_dir) for feature, path in self._existing_vocab(data_dir).items()}
+        return [self.data_key, self.cache_version, self.settings_identity(), split,
+                self.input_identity(split, data_dir), vocab]
 
     # Vocabulary -----------------------------------------------------------------------------------------------
     @property
@@ -125,13 +161,16 @@ class Text2TextProblem(TokenSequenceProblem):
         return VOCAB_TYPES[self.vocab_type]
 
     def vocab_files(self, data_dir: str | Path) -> dict[str, Path]:
-        """Vocabulary file per feature; the name holds the settings it was built from, so changing them
-        (other data files, another size) builds a new one instead of reusing a stale one."""
+        """Vocabulary file per feature; the name holds a hash of what it was built from (settings, the content of
+        the training files and of `token_vocab_file`), so another corpus builds a new one instead of reusing a
+        stale one. Other dev/test files keep the vocabulary."""
         kind = self.vocab_kind
-        settings = self.config()  # only the training files matter: other dev/test files keep the vocabulary
-        if isinstance(self.data_files, Mapping) and "train" in self.data_files:
-            settings["data_files"] = self.data_files["train"]
-        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        identity: dict[str, Any] = {"settings": self.settings_identity()}
+        if kind == "subword":
+            identity["train"] = self.input_identity("train", Path(data_dir))
+        elif kind == "token" and self.token_vocab_file:
+            identity["tokens"] = self.content_hash(self._token_vocab_path(), data_dir)
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         size = f".{self.approx_vocab_size}" if kind == "subword" else ""
         root = self.cache_dir(data_dir)
         if self.shared_vocab or kind != "subword":
@@ -139,22 +178,29 @@ class Text2TextProblem(TokenSequenceProblem):
             return {feature: shared for feature in FEATURES}
         return {feature: root / f"vocab.{kind}{size}.{feature}.{digest}.json" for feature in FEATURES}
 
+    def _existing_vocab(self, data_dir: str | Path) -> dict[str, Path]:
+        """`vocab_files`, with a one-line error when one is missing."""
+        paths = self.vocab_files(data_dir)
+        for path in paths.values():
+            if not path.is_file():
+                raise T2TUserError(
+                    f"no vocabulary for {self.name} in {data_dir} matching its settings and input files:"
+                    f" run `t2t-datagen problem={self.name} data_dir={data_dir}` (train.py does this itself)"
+                )
+        return paths
+
     def get_or_create_vocab(self, data_dir: str | Path) -> dict[str, TextEncoder]:
-        """The encoders per feature, built from the training data (once, under a file lock) when missing."""
+        """The encoders per feature, built from the training data (once, under a file lock) when missing. Caches
+        encoded with another vocabulary are not reused: the vocabulary's hash is part of their fingerprint."""
         paths = self.vocab_files(data_dir)
         root = self.cache_dir(data_dir)
         root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(root / ".vocab.lock")):
-            built = False
             for path in dict.fromkeys(paths.values()):
                 if not path.is_file():
                     features = tuple(f for f, p in paths.items() if p == path)
                     self.build_encoder(features, Path(data_dir)).save(path)  # atomic: tmp file + rename
                     log.info("Saved the vocabulary of %s to %s", self.name, path)
-                    built = True
-            if built:  # caches encoded with an older vocabulary must not be reused
-                for split in self.splits:
-                    (root / split / MANIFEST).unlink(missing_ok=True)
         return self._load_encoders(data_dir)
 
     def build_encoder(self, features: tuple[str, ...], data_dir: Path) -> TextEncoder:
@@ -180,29 +226,28 @@ class Text2TextProblem(TokenSequenceProblem):
             for feature in features:
                 yield sample[feature]
 
-    def _token_encoder(self) -> TokenFileEncoder:
+    def _token_vocab_path(self) -> Path:
         if not self.token_vocab_file:
             raise T2TUserError(
                 f"problem {self.name} has a token vocabulary: pass problem.token_vocab_file=<file, one token per line>"
             )
+        return Path(self.token_vocab_file).expanduser()
+
+    def _token_encoder(self) -> TokenFileEncoder:
         try:
-            return TokenFileEncoder.from_file(Path(self.token_vocab_file).expanduser())
+            return TokenFileEncoder.from_file(self._token_vocab_path())
         except (FileNotFoundError, EncoderFileError) as error:
             raise T2TUserError(str(error)) from error
 
     def _load_encoders(self, data_dir: str | Path) -> dict[str, TextEncoder]:
+        paths = self._existing_vocab(data_dir)
         loaded: dict[Path, TextEncoder] = {}
-        for path in dict.fromkeys(self.vocab_files(data_dir).values()):
+        for path in dict.fromkeys(paths.values()):
             try:
                 loaded[path] = load_encoder(path)
-            except FileNotFoundError as error:
-                raise T2TUserError(
-                    f"no vocabulary for {self.name} in {data_dir}: run `t2t-datagen problem={self.name}"
-                    f" data_dir={data_dir}` (train.py does this itself)"
-                ) from error
             except EncoderFileError as error:
                 raise T2TUserError(str(error)) from error
-        self._encoders = {f: loaded[p] for f, p in self.vocab_files(data_dir).items()}
+        self._encoders = {f: loaded[p] for f, p in paths.items()}
         return self._encoders
 
     def feature_encoders(self, data_dir: str | Path) -> dict[str, TextEncoder]:
@@ -222,8 +267,35 @@ class Text2TextProblem(TokenSequenceProblem):
     # Preparation ----------------------------------------------------------------------------------------------
     def generate_data(self, data_dir: str | Path) -> None:
         data_dir = check_data_dir(data_dir)
+        self.check_inputs(data_dir)
         self.get_or_create_vocab(data_dir)
         super().generate_data(data_dir)
+
+    def check_inputs(self, data_dir: Path) -> None:
+        """Before any vocabulary or cache work: every local file of every split is readable and each split holds
+        a pair, so a missing or empty dev file is reported before a long training split is encoded."""
+        if self.vocab_kind == "token":
+            check_readable(self._token_vocab_path())
+        local = self.local_inputs(data_dir)
+        for paths in local.values():
+            for path in paths:
+                check_readable(path)
+        for split in local:
+            samples = self.text_samples(split, data_dir)
+            try:
+                if next(samples, None) is None:
+                    raise T2TUserError(f"{self.describe_split(split, data_dir)} holds no non-empty pair: {_EMPTY_HINT}")
+            finally:
+                samples.close()
+
+    def local_inputs(self, data_dir: Path) -> dict[str, list[Path]]:
+        """The local files each split is read from (`{}` when the problem downloads its data)."""
+        if self.data_files is None:
+            return {}
+        return {
+            split: [path for corpus in parse_split_files(self.data_files[split], split) for path in corpus_paths(corpus)]
+            for split in self.splits
+        }
 
     def dataset(self, split: str, data_dir: str | Path) -> TokenDataset:
         if self._encoders is None:
@@ -269,6 +341,7 @@ class Text2TextFiles(Text2TextProblem):
         raise T2TUserError(f"problem text2text_files reads your own files; {_FILES_HINT}")
 
 
+_EMPTY_HINT = "every split needs at least one source/target pair (one sentence per line, or source<TAB>target)"
 _FILES_HINT = (
     "pass problem.data_files={train: [train.src, train.tgt], dev: [dev.src, dev.tgt]}"
     " (one sentence per line; a source<TAB>target .tsv file per split works too; test is optional)"

@@ -1,6 +1,6 @@
 """On-disk cache of token-id sequences, memory-mapped for reading (replaces T2T's sharded TFRecord files).
 
-One folder per split holds, per feature, `<feature>.tokens.bin` (int32 ids, all examples concatenated) and
+One folder per split (and fingerprint) holds, per feature, `<feature>.tokens.bin` (int32 ids, all examples concatenated) and
 `<feature>.offsets.npy` (int64, num_examples + 1 boundaries), plus `manifest.json`, written last. Writing streams
 (memory stays bounded on a corpus of any size) into temporary files that are renamed into place, and the manifest
 only appears once everything else is complete — so a half-written cache is never taken for a finished one.

@@ -27,6 +27,7 @@ from local files instead (see `text_files.py`); then nothing is downloaded.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import tarfile
@@ -71,7 +72,7 @@ class HFSplit:
             kwargs["data_files"] = {self.split: self.data_files}
         try:
             return datasets.load_dataset(self.path, self.name, **kwargs)
-        except Exception as error:  # the Hub client raises many types (ConnectionError, HfHubHTTPError, OSError...)
+        except hub_errors() as error:  # anything else is a bug and keeps its traceback
             reason = " ".join(str(error).split())[:200]
             message = f"could not load {self.describe()} ({type(error).__name__}: {reason}): {_LOCAL_HINT}"
             raise T2TUserError(message) from error
@@ -86,6 +87,28 @@ class HFSplit:
                         " the dataset changed on the Hub; read local files with problem.data_files=..."
                     )
                 yield {"inputs": pair[source_lang], "targets": pair[target_lang]}
+
+
+def hub_errors() -> tuple[type[BaseException], ...]:
+    """What `datasets.load_dataset` raises when the Hub cannot be reached or no longer serves a dataset: the
+    builtin ConnectionError (its "Couldn't reach ... on the Hub") and TimeoutError, the Hub client's HTTP errors
+    (`huggingface_hub` over httpx2; requests and aiohttp where fsspec reads through them), and a dataset missing on
+    the Hub (`DatasetNotFoundError`)."""
+    import datasets.exceptions
+    import huggingface_hub.errors
+
+    errors: list[type[BaseException]] = [
+        ConnectionError, TimeoutError, urllib.error.URLError,
+        huggingface_hub.errors.HfHubHTTPError, huggingface_hub.errors.LocalEntryNotFoundError,
+        datasets.exceptions.DatasetNotFoundError,
+    ]
+    for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException"),
+                         ("aiohttp", "ClientError")):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):  # an optional HTTP client that is not installed
+            continue
+    return tuple(errors)
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,14 @@ class TranslateProblem(Text2TextProblem):
     source_lang: ClassVar[str] = "en"
     target_lang: ClassVar[str] = "de"
     sources: ClassVar[dict[str, Source]] = {}
+
+    def source_identity(self, split: str) -> Any:
+        return self.sources[split].describe()  # a download is named by its source
+
+    def describe_split(self, split: str, data_dir: Path) -> str:
+        if self.data_files is not None:
+            return super().describe_split(split, data_dir)
+        return f"the {split} split of {self.name}, read from {self.sources[split].describe()},"
 
     def generate_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
         source = self.sources[split]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from t2t_torch.datamodules.text_files import TextPair
 from t2t_torch.datamodules.text_problems import Text2TextProblem
@@ -62,6 +62,13 @@ class TranslateEndeBible(Text2TextProblem):
             if path.is_file():
                 return path
         raise T2TUserError(f"no Bible database at {' or '.join(map(str, candidates))}: {_FETCH_HINT}")
+
+    def input_identity(self, split: str, data_dir: Path) -> Any:
+        return self.content_hash(self.database(data_dir), data_dir)  # the books of a split are fixed by the code
+
+    def local_inputs(self, data_dir: Path) -> dict[str, list[Path]]:
+        database = self.database(data_dir)
+        return {split: [database] for split in self.splits}
 
     def raw_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
         path = self.database(data_dir)
