@@ -229,3 +229,55 @@ def test_concurrent_preparation_builds_once(tmp_path: Path, monkeypatch: pytest.
         worker.join()
     assert errors == [] and built == [1]
     assert len(t2t_torch.problem("translate_ende_wmt8k", **config).dataset("train", tmp_path / "data")) == 24
+
+
+# The real `datasets.load_dataset`, offline ---------------------------------------------------------------------
+def write_parquet_splits(folder: Path) -> str:
+    """Parquet files in the Hub's translation schema, one per HF split; returns their `{split}` pattern."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    for split, count in (("train", 12), ("validation", 4), ("test", 3)):
+        rows = [{"en": f"{split} house {i}", "de": f"{split} Haus {i}"} for i in range(count)]
+        pq.write_table(pa.table({"translation": rows}), folder / f"{split}.parquet")
+    return str(folder / "{split}.parquet")
+
+
+def test_real_load_dataset_reads_local_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # nothing may leave the machine
+    pattern = write_parquet_splits(tmp_path / "hub")
+    monkeypatch.setattr(translate.TranslateEndeWmt8k, "sources", translate.hf_splits("parquet", None, pattern))
+    problem = t2t_torch.problem("translate_ende_wmt8k", approx_vocab_size=SMALL_VOCAB)
+    problem.generate_data(tmp_path / "data")
+    assert [len(problem.dataset(s, tmp_path / "data")) for s in problem.splits] == [12, 4, 3]
+    encoders = problem.feature_encoders(tmp_path / "data")
+    assert encoders["targets"].decode(problem.dataset("dev", tmp_path / "data")[2]["targets"]) == "validation Haus 2"
+    assert (tmp_path / "data" / "hf_datasets").is_dir()  # datasets' own cache lives under data_dir
+
+
+def test_only_network_and_hub_errors_become_the_offline_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    response = httpx2.Response(503, request=httpx2.Request("GET", "https://huggingface.co/datasets/wmt/wmt14"))
+    network = [ConnectionError("Couldn't reach 'wmt/wmt14' on the Hub"), httpx2.ConnectError("Name not known"),
+               HfHubHTTPError("503 Service Unavailable", response=response), TimeoutError("timed out")]
+    for error in network:
+        monkeypatch.setattr(datasets, "load_dataset", raising(error))
+        with pytest.raises(T2TUserError, match="check the connection"):
+            translate.HFSplit("wmt/wmt14", "de-en", "validation").load(tmp_path)
+    monkeypatch.undo()
+    missing = translate.HFSplit("parquet", None, "validation", str(tmp_path / "nowhere" / "*.parquet"))
+    with pytest.raises((ValueError, FileNotFoundError)) as caught:  # the real load_dataset: a bug, not the network
+        missing.load(tmp_path)
+    assert not isinstance(caught.value, T2TUserError)
+
+
+def raising(error: BaseException) -> Any:
+    """A stand-in for `datasets.load_dataset` that fails with `error`."""
+
+    def load_dataset(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    return load_dataset
