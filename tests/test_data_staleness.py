@@ -9,13 +9,13 @@ import queue as queue_module
 from pathlib import Path
 
 import pytest
+from text_fixtures import SMALL_VOCAB, pairs, write_parallel, write_tsv
 
 import t2t_torch
 from t2t_torch.datamodules import file_identity
 from t2t_torch.datamodules.text_problems import Text2TextProblem
 from t2t_torch.errors import T2TUserError
 from t2t_torch.text import SubwordEncoder
-from text_fixtures import SMALL_VOCAB, pairs, write_parallel, write_tsv
 
 
 def make(**config: object) -> Text2TextProblem:
@@ -185,3 +185,11 @@ def test_invalid_utf8_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:
     bad.write_bytes(b"".join(f"{en}\t{de}\n".encode() for en, de in pairs(3)) + "Größe\tsize\n".encode("latin-1"))
     message = one_line_error(make(data_files={"train": str(bad), "dev": str(bad)}), tmp_path / "data")
     assert "not UTF-8" in message and "line 4" in message
+
+
+def test_prepared_data_is_not_served_without_the_files_that_identify_it(tmp_path: Path) -> None:
+    files = {"train": write_tsv(tmp_path / "train.tsv", pairs(6)), "dev": write_tsv(tmp_path / "dev.tsv", pairs(2))}
+    make(data_files=files).generate_data(tmp_path / "data")
+    Path(files["train"]).unlink()
+    with pytest.raises(T2TUserError, match="train.tsv' does not exist"):
+        make(data_files=files).dataset("dev", tmp_path / "data")

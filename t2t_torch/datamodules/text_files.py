@@ -65,11 +65,11 @@ def _path(value: str | Path) -> Path:
     return Path(value).expanduser()
 
 
-def check_readable(path: Path) -> None:
-    """A one-line error unless `path` is a readable file."""
+def check_readable(path: Path, setting: str = "problem.data_files") -> None:
+    """A one-line error unless `path` is a readable file (named in `setting`)."""
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise T2TUserError(f"data file '{path}' {what}: fix the path in problem.data_files")
+        raise T2TUserError(f"data file '{path}' {what}: fix the path in {setting}")
     try:
         with open(path, "rb") as handle:
             handle.read(1)

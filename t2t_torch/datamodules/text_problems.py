@@ -43,7 +43,14 @@ from t2t_torch.datamodules.text_files import (
 from t2t_torch.datamodules.token_cache import TokenDataset
 from t2t_torch.errors import T2TUserError
 from t2t_torch.registry import register_problem
-from t2t_torch.text import ByteEncoder, EncoderFileError, SubwordEncoder, TextEncoder, TokenFileEncoder, load_encoder
+from t2t_torch.text import (
+    ByteEncoder,
+    EncoderFileError,
+    SubwordEncoder,
+    TextEncoder,
+    TokenFileEncoder,
+    load_encoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +130,9 @@ class Text2TextProblem(TokenSequenceProblem):
     def cache_dir(self, data_dir: str | Path) -> Path:
         return Path(data_dir) / self.data_key
 
-    def content_hash(self, path: str | Path, data_dir: str | Path) -> str:
+    def content_hash(self, path: str | Path, data_dir: str | Path, setting: str = "problem.data_files") -> str:
         """sha256 of a local input file, remembered beside the cache until the file changes."""
+        check_readable(Path(path), setting)
         return content_sha256(path, self.cache_dir(data_dir) / HASH_MEMO)
 
     def input_identity(self, split: str, data_dir: Path) -> Any:
@@ -151,7 +159,8 @@ class Text2TextProblem(TokenSequenceProblem):
 
     def fingerprint_parts(self, split: str, data_dir: Path) -> list[Any]:
         """A split's cache depends on its own files' content and on the vocabulary it was encoded with."""
-        vocab = {feature: self.content_hash(path, data_dir) for feature, path in self._existing_vocab(data_dir).items()}
+        memo = self.cache_dir(data_dir) / HASH_MEMO
+        vocab = {feature: content_sha256(path, memo) for feature, path in self._existing_vocab(data_dir).items()}
         return [self.data_key, self.cache_version, self.settings_identity(), split,
                 self.input_identity(split, data_dir), vocab]
 
@@ -169,7 +178,7 @@ class Text2TextProblem(TokenSequenceProblem):
         if kind == "subword":
             identity["train"] = self.input_identity("train", Path(data_dir))
         elif kind == "token" and self.token_vocab_file:
-            identity["tokens"] = self.content_hash(self._token_vocab_path(), data_dir)
+            identity["tokens"] = self.content_hash(self._token_vocab_path(), data_dir, "problem.token_vocab_file")
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         size = f".{self.approx_vocab_size}" if kind == "subword" else ""
         root = self.cache_dir(data_dir)
@@ -275,7 +284,7 @@ class Text2TextProblem(TokenSequenceProblem):
         """Before any vocabulary or cache work: every local file of every split is readable and each split holds
         a pair, so a missing or empty dev file is reported before a long training split is encoded."""
         if self.vocab_kind == "token":
-            check_readable(self._token_vocab_path())
+            check_readable(self._token_vocab_path(), "problem.token_vocab_file")
         local = self.local_inputs(data_dir)
         for paths in local.values():
             for path in paths:
