@@ -8,9 +8,10 @@
 A run dir's checkpoints are the `*.ckpt` files of `RUN/checkpoints/` (train with `keep_checkpoint_max=N` to keep
 one per validation), ordered by their global step; files of one folder with the same step (`last.ckpt` and `step-S.ckpt`)
 count once. Floating-point weights are averaged in float64 and cast back; other tensors are taken from the newest
-checkpoint. The output holds the averaged `state_dict` with the newest checkpoint's `hyper_parameters` and step
-(no optimizer state: it is for decoding and evaluation, not for resuming) and is written atomically. Checkpoints
-of different models, hparams or vocabularies are refused with one line.
+checkpoint. The output holds the averaged `state_dict` with the newest checkpoint's `hyper_parameters`, step and
+stored vocabulary (no optimizer state: it is for decoding and evaluation, not for resuming) and is written
+atomically, with the usual file mode. Checkpoints of another model, model hparams, problem (name or settings) or
+vocabulary (sha256) are refused with one line, even when their weights' shapes match.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 
 from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
+from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
 from t2t_torch.models.text2text_module import identity_mismatch
 
 
@@ -66,7 +68,8 @@ def _name_rank(path: Path) -> int:
 
 
 def check_same_model(reference: Mapping[str, Any], other: Mapping[str, Any], ref_path: Path, path: Path) -> None:
-    """One line when `other` is not the same model, hparams and vocabulary (and weight shapes) as `reference`."""
+    """One line when `other` is not the same model, hparams, problem and vocabulary (and weight shapes) as
+    `reference`."""
     mismatch = identity_mismatch(other.get("hyper_parameters") or {}, reference.get("hyper_parameters") or {})
     if mismatch:
         raise T2TUserError(f"cannot average '{path}' with '{ref_path}': it has {mismatch}; pass checkpoints of one run")
@@ -92,8 +95,8 @@ def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
             sums[key] += checkpoint["state_dict"][key].to(torch.float64)
     state_dict = {k: (sums[k] / len(paths)).to(v.dtype) if k in sums else v.clone()
                   for k, v in newest["state_dict"].items()}
-    kept = {k: newest[k] for k in ("hyper_parameters", "global_step", "epoch", "pytorch-lightning_version")
-            if k in newest}
+    kept = {k: newest[k] for k in ("hyper_parameters", "global_step", "epoch", "pytorch-lightning_version",
+                                   VOCABULARIES_KEY) if k in newest}
     return {**kept, "state_dict": state_dict, "averaged_checkpoints": [str(p) for p in paths]}
 
 

@@ -1,22 +1,28 @@
 """`t2t-avg-checkpoints` on small hand-made checkpoints in the layout t2t-train writes (state_dict under `model.`,
-hyper_parameters, global_step): averages are exact, other runs' checkpoints are refused, and the output decodes."""
+hyper_parameters, global_step): averages are exact, other runs' checkpoints are refused (another model, problem or
+vocabulary, even with the same weight shapes), and the output decodes and has the usual file mode."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from t2t_torch.avg_checkpoints import main
 from t2t_torch.decoding.translator import Translator
+from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
 from t2t_torch.models.transformer import Transformer, TransformerConfig
 
 MODEL_HPARAMS = {"hidden_size": 8, "num_hidden_layers": 1, "num_heads": 2, "filter_size": 16}
 PROBLEM_INFO = {"target_vocab_size": 4, "input_vocab_size": 4, "modality": "symbol", "pad_id": 0, "eos_id": 1}
 
 
-def write_checkpoint(path: Path, seed: int, step: int, hidden_size: int = 8) -> dict[str, torch.Tensor]:
+def write_checkpoint(path: Path, seed: int, step: int, hidden_size: int = 8,
+                     **identity: Any) -> dict[str, torch.Tensor]:
+    """A checkpoint of a tiny Transformer; `identity` overrides hyper_parameters (problem_name, run_config, ...)."""
     torch.manual_seed(seed)
     hparams = {**MODEL_HPARAMS, "hidden_size": hidden_size}
     net = Transformer(TransformerConfig(**hparams), 4, 4)
@@ -26,7 +32,7 @@ def write_checkpoint(path: Path, seed: int, step: int, hidden_size: int = 8) -> 
         "state_dict": state, "global_step": step, "epoch": 0, "pytorch-lightning_version": "2.6.6",
         "optimizer_states": [], "hyper_parameters": {
             "model_name": "transformer", "model_hparams": hparams, "problem_info": PROBLEM_INFO,
-            "problem_name": "algorithmic_identity_binary40", "run_config": {}},
+            "problem_name": "algorithmic_identity_binary40", "run_config": {}, **identity},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, path)
@@ -94,13 +100,52 @@ def test_other_models_are_refused_in_one_line_and_nothing_is_written(tmp_path, c
     (["A"], "needs --output_path"),
     (["A", "--output_path", "A"], "is one of the inputs"),
     (["GARBAGE", "--output_path", "out.ckpt"], "cannot read checkpoint"),
+    (["A", "TENSOR", "--output_path", "out.ckpt"], "not a checkpoint dictionary"),
 ])
 def test_bad_arguments_are_one_line_errors(args, needle, tmp_path, capsys):
     write_checkpoint(tmp_path / "a.ckpt", seed=0, step=10)
     (tmp_path / "empty").mkdir()
     (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
+    torch.save(torch.ones(3), tmp_path / "tensor.ckpt")
     names = {"MISSING": tmp_path / "missing", "EMPTY_DIR": tmp_path / "empty", "A": tmp_path / "a.ckpt",
-             "GARBAGE": tmp_path / "garbage.ckpt", "out.ckpt": tmp_path / "out.ckpt"}
+             "GARBAGE": tmp_path / "garbage.ckpt", "TENSOR": tmp_path / "tensor.ckpt",
+             "out.ckpt": tmp_path / "out.ckpt"}
     assert main([str(names.get(a, a)) for a in args]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and needle in err
+
+
+SAME_SHAPES_OTHER_RUN = {  # what differs -> (hyper_parameters of the first checkpoint, of the second)
+    "problem": ({"problem_name": "algorithmic_identity_binary40"}, {"problem_name": "algorithmic_reverse_binary40"}),
+    "problem settings": ({"run_config": {"problem": {"name": "p", "train_size": 100}}},
+                         {"run_config": {"problem": {"name": "p", "train_size": 200}}}),
+    "vocabulary": ({"vocab_hashes": {"inputs": "a" * 64, "targets": "a" * 64}},
+                   {"vocab_hashes": {"inputs": "b" * 64, "targets": "a" * 64}}),
+}
+
+
+@pytest.mark.parametrize("what", SAME_SHAPES_OTHER_RUN)
+def test_checkpoints_of_another_problem_or_vocabulary_are_refused_although_shapes_match(tmp_path, capsys, what):
+    first, second = SAME_SHAPES_OTHER_RUN[what]
+    write_checkpoint(tmp_path / "a.ckpt", seed=0, step=10, **first)
+    write_checkpoint(tmp_path / "b.ckpt", seed=1, step=20, **second)
+    assert main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"), "--output_path", str(tmp_path / "avg.ckpt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"another {what}" in err and "a.ckpt" in err and "b.ckpt" in err
+    assert not (tmp_path / "avg.ckpt").exists()
+
+
+def test_output_has_the_usual_file_mode_and_keeps_the_stored_vocabulary(tmp_path):
+    stored = {"0" * 64: {"file": "vocab.json", "text": "{}"}}
+    write_checkpoint(tmp_path / "a.ckpt", seed=0, step=10)
+    write_checkpoint(tmp_path / "b.ckpt", seed=1, step=20)
+    newest = torch.load(tmp_path / "b.ckpt", weights_only=True)
+    torch.save({**newest, VOCABULARIES_KEY: stored}, tmp_path / "b.ckpt")
+    previous = os.umask(0o022)
+    try:
+        status = main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"), "--output_path", str(tmp_path / "avg.ckpt")])
+    finally:
+        os.umask(previous)
+    assert status == 0
+    assert (tmp_path / "avg.ckpt").stat().st_mode & 0o777 == 0o644
+    assert torch.load(tmp_path / "avg.ckpt", weights_only=True)[VOCABULARIES_KEY] == stored

@@ -5,6 +5,9 @@ learns little in 30 steps; what is checked is that everything is rebuilt from th
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import sacrebleu
 import torch
@@ -13,8 +16,12 @@ from omegaconf import OmegaConf
 from text_fixtures import offline_config
 
 from t2t_torch.decode import decode
-from t2t_torch.decoding.translator import Translator
-from t2t_torch.train import train
+from t2t_torch.decoding.translator import Translator, problem_from_hparams
+from t2t_torch.errors import T2TUserError
+from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, served_vocab_files
+from t2t_torch.models.text2text_module import Text2TextModule
+from t2t_torch.text import SubwordEncoder
+from t2t_torch.train import check_checkpoint_matches, train
 
 SETTINGS = [
     "problem=text2text_files_rev", "hparams=transformer_tiny", "hparams.model.hidden_size=32",
@@ -60,3 +67,90 @@ def test_dev_split_decodes_with_references_in_the_target_language(ckpt, tmp_path
     assert len(decodes) == len(references) == 6
     assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(decodes, [references]).score)
     assert metrics["chrf"] == pytest.approx(sacrebleu.corpus_chrf(decodes, [references]).score)
+
+
+# A checkpoint pins its vocabulary: it records each vocabulary file's sha256 and stores the files' text, so it decodes
+# without its data_dir and never with a vocabulary rebuilt under the same file name.
+
+
+def without_stored_vocabulary(ckpt: Path, folder: Path, drop_hashes: bool = False) -> Path:
+    """A copy of `ckpt` as written before vocabularies were stored (and, with `drop_hashes`, recorded)."""
+    checkpoint = torch.load(ckpt, weights_only=True)
+    del checkpoint[VOCABULARIES_KEY]
+    if drop_hashes:
+        del checkpoint["hyper_parameters"]["vocab_hashes"]
+    torch.save(checkpoint, folder / "older.ckpt")
+    return folder / "older.ckpt"
+
+
+def rebuilt_data_dir(ckpt: Path, folder: Path) -> tuple[Path, Path]:
+    """A copy of the run's data_dir whose inputs vocabulary is rebuilt from another corpus under the same file name;
+    returns (data_dir, that vocabulary file)."""
+    hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
+    data_dir = folder / "data"
+    shutil.copytree(hp["run_config"]["data_dir"], data_dir)
+    vocab = served_vocab_files(problem_from_hparams(hp), data_dir)["inputs"]
+    SubwordEncoder.build([f"ganz anderer Text {i} über Zahlen" for i in range(50)], 300).save(vocab)
+    return data_dir, vocab
+
+
+TEXTS = ["die Katze Nummer 5 schläft", "Vogel"]
+
+
+def test_checkpoint_stores_its_vocabulary_and_decodes_without_data_dir(ckpt, tmp_path):
+    checkpoint = torch.load(ckpt, weights_only=True)
+    stored, recorded = checkpoint[VOCABULARIES_KEY], checkpoint["hyper_parameters"]["vocab_hashes"]
+    assert set(recorded) == {"inputs", "targets"} and set(recorded.values()) <= set(stored)
+    assert "t2t_vocabularies" not in (ckpt.parents[1] / "tensorboard").rglob("hparams.yaml").__next__().read_text()
+    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    translator = Translator.from_checkpoint(ckpt, data_dir=tmp_path / "gone")  # no vocabulary there
+    assert translator.translate(TEXTS, beam_size=1, extra_length=5) == expected
+
+
+def test_rebuilt_vocabulary_is_refused_in_one_line_naming_both_files(ckpt, tmp_path):
+    data_dir, vocab = rebuilt_data_dir(ckpt, tmp_path)
+    older = without_stored_vocabulary(ckpt, tmp_path)
+    with pytest.raises(T2TUserError) as error:
+        Translator.from_checkpoint(older, data_dir=data_dir)
+    message = str(error.value)
+    assert "\n" not in message and f"'{vocab}'" in message and f"'{older}'" in message and "data_dir=" in message
+
+
+def test_stored_vocabulary_wins_over_a_rebuilt_one_and_splits_need_the_right_data_dir(ckpt, tmp_path, caplog):
+    data_dir, vocab = rebuilt_data_dir(ckpt, tmp_path)
+    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    translator = Translator.from_checkpoint(ckpt, data_dir=data_dir)
+    assert translator.translate(TEXTS, beam_size=1, extra_length=5) == expected
+    assert translator.data_dir is None and str(vocab) in caplog.text  # its examples were encoded with the other one
+
+
+def test_resume_refuses_a_rebuilt_vocabulary_in_one_line_naming_both_files(ckpt, tmp_path):
+    data_dir, vocab = rebuilt_data_dir(ckpt, tmp_path)
+    hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
+    problem = problem_from_hparams(hp)
+    module = Text2TextModule(**{**hp, "run_config": {**hp["run_config"], "data_dir": str(data_dir)},
+                                "vocab_hashes": problem.vocab_hashes(data_dir)})  # as train() builds it there
+    with pytest.raises(T2TUserError) as error:
+        check_checkpoint_matches(ckpt, module)
+    message = str(error.value)
+    assert "\n" not in message and f"'{vocab}'" in message and f"'{ckpt}'" in message
+
+
+def test_checkpoints_from_before_the_record_are_accepted_with_a_warning(ckpt, tmp_path, caplog):
+    older = without_stored_vocabulary(ckpt, tmp_path, drop_hashes=True)
+    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    assert Translator.from_checkpoint(older).translate(TEXTS, beam_size=1, extra_length=5) == expected
+    assert "records no vocabulary hashes" in caplog.text
+    hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
+    caplog.clear()
+    check_checkpoint_matches(older, Text2TextModule(**hp))  # resume: accepted, with the same warning
+    assert "records no vocabulary hashes" in caplog.text
+
+
+def test_a_corrupt_stored_vocabulary_is_refused(ckpt, tmp_path):
+    checkpoint = torch.load(ckpt, weights_only=True)
+    for entry in checkpoint[VOCABULARIES_KEY].values():
+        entry["text"] = entry["text"].replace("{", "{ ", 1)
+    torch.save(checkpoint, tmp_path / "corrupt.ckpt")
+    with pytest.raises(T2TUserError, match="does not store the inputs vocabulary it recorded"):
+        Translator.from_checkpoint(tmp_path / "corrupt.ckpt")

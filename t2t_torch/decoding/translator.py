@@ -35,6 +35,7 @@ from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, stored_encoders, vocab_file_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class Translator:
         run_config = hp.get("run_config") or {}
         problem = problem_from_hparams(hp)
         data_dir = data_dir or run_config.get("data_dir")
-        encoders = load_encoders(problem, data_dir)
+        encoders, data_dir = checked_encoders(checkpoint, path, problem, data_dir)
         info = ProblemInfo(**hp["problem_info"])
         model = registry.model(hp["model_name"])(dict(hp["model_hparams"]), info)
         load_model_weights(model, checkpoint["state_dict"], path)
@@ -242,6 +243,25 @@ def problem_from_hparams(hp: Mapping[str, Any]) -> Problem:
     if not name:
         raise T2TUserError("the checkpoint does not name its problem: pass a .ckpt written by t2t-train")
     return registry.problem(name, **settings)
+
+
+def checked_encoders(checkpoint: Mapping[str, Any], path: str | Path, problem: Problem,
+                     data_dir: str | Path | None) -> tuple[dict[str, Any], str | Path | None]:
+    """The encoders the checkpoint was trained with, and the data_dir to decode splits from (None when its
+    vocabulary differs). The vocabulary stored in the checkpoint comes first; without one, the data_dir's
+    vocabulary is used only when its sha256 is the one the checkpoint recorded."""
+    recorded = (checkpoint.get("hyper_parameters") or {}).get("vocab_hashes")
+    encoders = stored_encoders(checkpoint, path)
+    if encoders is None:
+        encoders = load_encoders(problem, data_dir)
+        check_vocab_files(path, recorded, problem, data_dir, "pass data_dir=<the data_dir it was trained with>")
+        return encoders, data_dir
+    mismatch = vocab_file_mismatch(path, recorded, problem, data_dir)
+    if mismatch:  # its examples were encoded with that other vocabulary: text decodes, splits do not
+        log.warning("%s: decoding text with the vocabulary stored in the checkpoint; decoding a split needs"
+                    " data_dir=<the data_dir it was trained with>", mismatch)
+        return encoders, None
+    return encoders, data_dir
 
 
 def load_encoders(problem: Problem, data_dir: str | Path | None) -> dict[str, Any]:

@@ -16,21 +16,40 @@ import torch
 
 from t2t_torch import registry
 from t2t_torch.datamodules.problem import ProblemInfo
+from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, read_vocabularies
 from t2t_torch.metrics.sequence_metrics import SequenceMetrics
 from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer
 
 
-# The saved hyper_parameters that make two checkpoints the same network (key -> what a message calls it).
-IDENTITY_HPARAMS = {"model_name": "model", "model_hparams": "model hparams", "problem_info": "problem vocabulary",
+# What makes two checkpoints the same network on the same data (key -> what a message calls it): saved
+# hyper_parameters, and the problem's settings from the run config (other settings build other data).
+IDENTITY_HPARAMS = {"model_name": "model", "model_hparams": "model hparams", "problem_name": "problem",
+                    "problem_settings": "problem settings", "problem_info": "problem vocabulary",
                     "vocab_hashes": "vocabulary (sha256 per feature)"}
 
 
-def identity_mismatch(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> str | None:
-    """'another <what> (<saved> vs <expected>)' for the first identity hparam that differs, else None."""
+def identity(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The IDENTITY_HPARAMS values of a checkpoint's (or module's) hyper_parameters."""
+    settings = dict((hparams.get("run_config") or {}).get("problem") or {})
+    settings.pop("name", None)  # the problem's name is `problem_name` (with `_rev`)
+    return {key: settings if key == "problem_settings" else hparams.get(key) for key in IDENTITY_HPARAMS}
+
+
+def identity_mismatch(saved: Mapping[str, Any], expected: Mapping[str, Any], skip: tuple[str, ...] = ()) -> str | None:
+    """'another <what> (<saved> vs <expected>)' for the first identity value that differs (keys in `skip` are not
+    compared), else None; for dicts only the differing keys are named."""
+    saved_identity, expected_identity = identity(saved), identity(expected)
     for key, what in IDENTITY_HPARAMS.items():
-        if saved.get(key) != expected.get(key):
-            return f"another {what} ({saved.get(key)!r} vs {expected.get(key)!r})"
+        if key not in skip and saved_identity[key] != expected_identity[key]:
+            return f"another {what} ({_difference(saved_identity[key], expected_identity[key])})"
     return None
+
+
+def _difference(saved: Any, expected: Any) -> str:
+    if not (isinstance(saved, Mapping) and isinstance(expected, Mapping)):
+        return f"{saved!r} vs {expected!r}"
+    keys = [k for k in dict.fromkeys([*saved, *expected]) if saved.get(k, "<unset>") != expected.get(k, "<unset>")]
+    return "; ".join(f"{k}: {saved.get(k, '<unset>')!r} vs {expected.get(k, '<unset>')!r}" for k in keys[:3])
 
 
 class Text2TextModule(L.LightningModule):
@@ -55,6 +74,19 @@ class Text2TextModule(L.LightningModule):
         self.model = registry.model(model_name)(dict(model_hparams), self.info)
         self.optim_config = OptimConfig.from_mapping(optim_hparams)
         self.val_metrics = SequenceMetrics(with_edit_distance="edit_distance" in eval_metrics, pad_id=self.info.pad_id)
+        self.vocabularies: dict[str, dict[str, str]] = {}  # stored in every checkpoint (checkpoint_vocabulary.py)
+
+    def on_fit_start(self) -> None:
+        """Read the vocabulary files the module was built with (checked against `vocab_hashes`) from the problem
+        data, so that every checkpoint stores them and decodes without its data_dir."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        problem, data_dir = getattr(datamodule, "problem", None), getattr(datamodule, "data_dir", None)
+        if problem is not None and data_dir is not None and self.hparams.get("vocab_hashes") is not None:
+            self.vocabularies = read_vocabularies(problem, data_dir, self.hparams["vocab_hashes"])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.vocabularies:
+            checkpoint[VOCABULARIES_KEY] = self.vocabularies
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.model(batch)
