@@ -1,28 +1,22 @@
 """Hydra/OmegaConf registrations made before composing: one `problem=<name>` option per registered problem and its
 `_rev` twin (holding the problem's settings, `problem.<key>=...`, so a newly registered problem needs no YAML), and
-the `t2t_run_name` resolver that names run directories after their overrides."""
+the `t2t_run_name` resolver that names run directories after the run's identity (`t2t_torch.run_identity`)."""
 
 from __future__ import annotations
 
-import hashlib
-
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
+from t2t_torch.run_identity import run_dir_name
 
-MAX_RUN_NAME = 100
 
-
-def run_name(overrides: str) -> str:
-    """A run directory name from Hydra's `override_dirname`: readable, filesystem-safe, bounded in length, and the
-    same for the same command (so relaunching a command resumes its run)."""
-    if not overrides:
-        return "default"
-    name = overrides.replace("/", "_")
-    if len(name) <= MAX_RUN_NAME:
-        return name
-    return f"{name[: MAX_RUN_NAME - 13]}-{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+def run_name(_root_: DictConfig) -> str:
+    """`${t2t_run_name:}` in hydra.run.dir: '<readable overrides or default>-<identity hash>' of the composed config.
+    `output_dir` is left out: it is this very directory (and resumable anyway)."""
+    config = {key: OmegaConf.to_container(_root_[key], resolve=True) if OmegaConf.is_config(_root_[key])
+              else _root_[key] for key in _root_ if key not in ("hydra", "output_dir")}
+    return run_dir_name(list(_root_.hydra.overrides.task), config)
 
 
 def register_configs() -> None:
