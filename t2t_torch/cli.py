@@ -3,21 +3,22 @@
 Before Hydra starts, the entry point imports `usr_dir=...` (its registrations and its `conf/`), publishes every
 registered problem as a `problem=` option, and composes the config once so that a bad name or override ends in
 one line naming the fix (exit status 2) rather than a traceback. Errors the user can fix (`T2TUserError`) raised
-while running are reported the same way.
+while running are reported the same way. A run stopped by SIGTERM (its last.ckpt saved) exits with status 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from t2t_torch.errors import T2TUserError
+from t2t_torch.errors import StoppedBySignal, T2TUserError
 
 _NO_PREFLIGHT_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc",
                        "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--resolve", "-p",
@@ -72,6 +73,9 @@ def _report_errors(program: str, run: Callable[[], Any]) -> Any:
         return run()
     except T2TUserError as error:
         _fail(error, program)
+    except StoppedBySignal as stopped:
+        print(f"{program}: {stopped}", file=sys.stderr)
+        sys.exit(StoppedBySignal.EXIT_STATUS)
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
@@ -79,7 +83,12 @@ def _train_task(cfg: DictConfig) -> Any:
     from t2t_torch.train import train
 
     def run() -> Any:
-        metrics = train(cfg)
+        try:
+            metrics = train(cfg)
+        except StoppedBySignal:
+            if in_optuna_trial():
+                return None  # the sweeper records the trial as stopped; a rerun resumes it in place
+            raise
         objective = cfg.get("objective")
         if not objective:
             return metrics
@@ -106,11 +115,36 @@ def _datagen_task(cfg: DictConfig) -> None:
     _report_errors("t2t-datagen", run)
 
 
+@contextlib.contextmanager
+def job_logging() -> Iterator[None]:
+    """Hydra configures logging for each job (handlers bound to the streams of that moment, and a log file in the run
+    directory) and never removes them; here they live as long as the job. Afterwards every logger that existed
+    before gets back the handlers, level and flags it had, and the handlers the job added to it are closed. This matters when an entry point
+    runs in-process (tests, notebooks): a handler bound to a stream that is closed later (a test's captured stdout)
+    would fail on every later log call ('I/O operation on closed file')."""
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger(), *(lg for lg in manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    before = {id(lg): (lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers}
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            handlers, level, propagate, disabled = before[id(lg)]
+            for handler in lg.handlers:
+                if handler not in handlers:
+                    handler.close()
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate, lg.disabled = propagate, disabled
+
+
 def train_main() -> None:
     _preflight("train", "t2t-train")
-    _train_task()
+    with job_logging():
+        _train_task()
 
 
 def datagen_main() -> None:
     _preflight("datagen", "t2t-datagen")
-    _datagen_task()
+    with job_logging():
+        _datagen_task()

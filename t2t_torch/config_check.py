@@ -12,27 +12,37 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from t2t_torch.errors import T2TUserError, did_you_mean
+from t2t_torch import registry
+from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.errors import T2TUserError, close_matches, did_you_mean
+from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.registry import PACKAGE_CONF_DIR
+from t2t_torch.writable import check_output_folder
 
 GROUP_WORDS = {"problem": "problem", "model": "model", "hparams": "hparams set", "trainer": "trainer preset",
                "experiment": "experiment", "debug": "debug preset"}
 
 
-def first_choice_overrides(overrides: list[str]) -> list[str]:
-    """Overrides with every sweep (`a=1,2`, `range(...)`) replaced by its first value; hydra.* dropped."""
+def first_choice_overrides(overrides: list[str], keep_hydra: bool = False) -> list[str]:
+    """Overrides with every sweep (`a=1,2`, `range(...)`) replaced by its first value; hydra.* dropped unless
+    `keep_hydra`. A sweep without values (`x=range(5,1)`) is a one-line error."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     out = []
     for override in parsed:
-        if override.key_or_group.startswith("hydra"):
+        if override.key_or_group.startswith("hydra") and not keep_hydra:
             continue
         if override.is_sweep_override():
-            first = next(iter(override.sweep_string_iterator()))
+            first = next(iter(override.sweep_string_iterator()), None)
+            if first is None:
+                raise T2TUserError(f"the sweep '{override.input_line}' has no values (range(start, stop) counts up"
+                                   " from start and stops before stop): pass a sweep with at least one value")
             out.append(f"{override.get_key_element()}={first}")
         else:
             out.append(override.input_line)
@@ -40,28 +50,86 @@ def first_choice_overrides(overrides: list[str]) -> list[str]:
 
 
 def _compose(overrides: list[str], config_name: str, search_path: list[Path]) -> DictConfig:
+    """The composed config, with its hydra node (the command's hydra.* overrides applied) for check_composed."""
     GlobalHydra.instance().clear()
     extra = [f"hydra.searchpath=[{','.join(f'file://{p}' for p in search_path)}]"] if search_path else []
     try:
         with initialize_config_dir(str(PACKAGE_CONF_DIR), version_base="1.3"):
-            return compose(config_name, overrides=[*first_choice_overrides(overrides), *extra])
+            return compose(config_name, overrides=[*first_choice_overrides(overrides, keep_hydra=True), *extra],
+                           return_hydra_config=True)
     finally:
         GlobalHydra.instance().clear()
 
 
-def compose_config(overrides: list[str], config_name: str = "train", search_path: list[Path] = ()) -> DictConfig:
-    """Compose `config_name` with `overrides`; raise T2TUserError with one line on any composition error."""
+def compose_config(overrides: list[str], config_name: str = "train", search_path: list[Path] = (),
+                   multirun: bool = False) -> DictConfig:
+    """Compose `config_name` with `overrides` and check it (`check_composed`; `multirun`: the command has -m);
+    raise T2TUserError with one line on any error. The result has no hydra node, as Hydra's `compose`."""
     try:
-        return _compose(overrides, config_name, search_path)
+        cfg = _compose(overrides, config_name, search_path)
     except (HydraException, OmegaConfBaseException) as error:
         message, bad_key = explain(error)
         if bad_key:
             others = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != bad_key]
             try:
-                message += suggest_key(_compose(others, config_name, search_path), bad_key)
+                suggestion = suggest_key(_compose(others, config_name, search_path), bad_key)
             except (HydraException, OmegaConfBaseException):
-                pass
+                suggestion = ""
+            message = f"unknown config key '{bad_key}'.{suggestion}" if suggestion else message
         raise T2TUserError(message) from None
+    check_composed(cfg, multirun)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+# Lightning Trainer arguments that take a number (int: a whole one); a string there would fail inside Lightning
+# after the data is prepared.
+TRAINER_NUMBERS = {"num_nodes": int, "max_epochs": int, "min_epochs": int, "max_steps": int, "min_steps": int,
+                   "limit_train_batches": float, "limit_val_batches": float, "limit_test_batches": float,
+                   "limit_predict_batches": float, "overfit_batches": float, "val_check_interval": float,
+                   "check_val_every_n_epoch": int, "num_sanity_val_steps": int, "log_every_n_steps": int,
+                   "accumulate_grad_batches": int, "gradient_clip_val": float,
+                   "reload_dataloaders_every_n_epochs": int}
+
+
+def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
+    """One-line errors, before any data is prepared or any folder made, for a composed config that would fail
+    later: the run directory Hydra would create, the checkpoint to start from, the trainer's numbers, and the
+    model's hparams."""
+    check_run_dir(cfg, multirun)
+    if cfg.get("ckpt_path"):  # missing, foreign or corrupt: one line before Hydra makes the run directory
+        load_checkpoint_file(Path(str(cfg.ckpt_path)).expanduser(), mmap=True)
+    trainer = cfg.get("trainer")
+    for key, kind in TRAINER_NUMBERS.items():
+        value = trainer.get(key) if isinstance(trainer, DictConfig) else None
+        whole = isinstance(value, int) or (kind is float and isinstance(value, float))
+        if value is not None and (isinstance(value, bool) or not whole):
+            word = "a whole number" if kind is int else "a number"
+            raise T2TUserError(f"trainer.{key} must be {word}, not '{value}': pass e.g. trainer.{key}=1")
+    if "model" in cfg and isinstance(cfg.get("hparams"), DictConfig):
+        config_class = getattr(registry.model_class(str(cfg.model.name)), "config_class", None)
+        if config_class is not None:  # its own checks (e.g. __post_init__) run as it is built
+            dataclass_from_mapping(config_class, OmegaConf.to_container(cfg.hparams.get("model"), resolve=True), "model")
+
+
+def check_run_dir(cfg: DictConfig, multirun: bool = False) -> None:
+    """Refuse a run (or sweep) directory that Hydra could not create: under a regular file, or not writable."""
+    if "hydra" not in cfg:
+        return
+    multirun = multirun or cfg.hydra.get("mode") == RunMode.MULTIRUN
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    try:
+        hydra_config.set_config(cfg)  # the ${hydra:...} resolver reads it, as when Hydra itself makes the folder
+        folder = OmegaConf.select(cfg, key)
+    except OmegaConfBaseException:  # unresolvable here: check the part before the first interpolation
+        folder = str(OmegaConf.to_container(cfg.hydra[key.split(".")[1]], resolve=False)["dir"]).split("${")[0]
+    finally:
+        hydra_config.cfg = previous
+    if folder:
+        check_output_folder(folder, key)
 
 
 def explain(error: Exception) -> tuple[str, str | None]:
@@ -80,9 +148,15 @@ def explain(error: Exception) -> tuple[str, str | None]:
 
 
 def suggest_key(cfg: DictConfig, key: str) -> str:
-    """For an unknown dotted key, the existing keys with the same last part (e.g. hparams.optim.learning_rate...)."""
-    leaf = key.rsplit(".", 1)[-1]
-    paths = [p for p in _leaf_paths(OmegaConf.to_container(cfg, resolve=False)) if p.rsplit(".", 1)[-1] == leaf]
+    """For an unknown dotted key, the close existing keys at the same path (hparams.model.hiden_size ->
+    hparams.model.hidden_size), then the keys elsewhere with the same last part (hparams.learning_rate_constant ->
+    hparams.optim.learning_rate_constant); '' when there are none."""
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    siblings = list(node.keys()) if isinstance(node, DictConfig) else []
+    paths = [f"{parent}.{k}" if parent else str(k) for k in close_matches(leaf, map(str, siblings))]
+    container = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
+    paths += [p for p in _leaf_paths(container) if p.rsplit(".", 1)[-1] == leaf and p not in paths]
     return f" Did you mean: {', '.join(paths)}?" if paths else ""
 
 

@@ -21,18 +21,20 @@ import io
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from t2t_torch.cli import _preflight, _report_errors
+from t2t_torch.cli import _preflight, _report_errors, job_logging
 from t2t_torch.decoding.text_files import format_output, read_text_lines, write_text_lines
 from t2t_torch.decoding.translator import DecodeConfig, Translator
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.bleu import corpus_scores
+from t2t_torch.writable import check_output_file, check_output_folder, same_file
 
 log = logging.getLogger(__name__)
 
@@ -46,44 +48,87 @@ def decode_config(cfg: DictConfig) -> DecodeConfig:
 
 
 def decode(cfg: DictConfig) -> dict[str, float]:
-    """Decode as configured (see the module docstring); returns BLEU/chrF (when there are references) and speed."""
+    """Decode as configured (see the module docstring); returns BLEU/chrF (when there are references) and speed.
+    Input, reference and output paths are checked before the checkpoint is loaded."""
     if not cfg.get("ckpt_path"):
         raise T2TUserError("no checkpoint given: pass ckpt_path=<run dir>/checkpoints/last.ckpt")
     config = decode_config(cfg)
+    options = cfg.decode
+    job, folder = None, None
+    if options.from_file and not options.interactive:
+        to_file = Path(options.to_file) if options.to_file else Path(cfg.output_dir) / "decodes.txt"
+        job = FileJob.check(Path(options.from_file), to_file, options.reference)
+    elif not options.interactive:
+        folder = check_split_folder(Path(options.to_file) if options.to_file else Path(cfg.output_dir))
     translator = Translator.from_checkpoint(Path(cfg.ckpt_path).expanduser(), data_dir=cfg.get("data_dir"),
                                             device=cfg.get("device", "cpu"))
-    options = cfg.decode
     if options.interactive:
         return interactive(translator, config, io.TextIOWrapper(sys.stdin.buffer, errors="replace"), sys.stdout)
-    output_dir = Path(cfg.output_dir)
-    if options.from_file:
-        to_file = Path(options.to_file).expanduser() if options.to_file else output_dir / "decodes.txt"
-        return decode_file(translator, config, Path(options.from_file).expanduser(), to_file, options.reference)
-    folder = Path(options.to_file).expanduser() if options.to_file else output_dir
+    if job is not None:
+        return job.run(translator, config)
     return decode_split(translator, config, options.split, options.num_samples, folder)
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """A `decode.from_file` job whose files were all read and checked before anything is decoded."""
+
+    from_file: Path
+    to_file: Path
+    lines: list[str]
+    invalid: int  # lines of from_file that held invalid UTF-8
+    references: list[str] | None
+
+    @classmethod
+    def check(cls, from_file: Path, to_file: Path, reference: str | Path | None = None) -> FileJob:
+        """Refuse an output that would overwrite the input or the reference (also through a link), an output path
+        that cannot be written, an empty input, and a reference whose line count differs from the input's."""
+        from_file, to_file = from_file.expanduser(), to_file.expanduser()
+        if same_file(to_file, from_file):
+            raise T2TUserError(f"decode.to_file is the input file '{from_file}': pass another decode.to_file")
+        if reference and same_file(to_file, reference):
+            raise T2TUserError(f"decode.to_file is the reference file '{reference}' (the decodes would replace it):"
+                               " pass another decode.to_file")
+        check_output_file(to_file, "decode.to_file")
+        lines, invalid = read_text_lines(from_file)
+        if not lines:
+            raise T2TUserError(f"input file '{from_file}' is empty: nothing to decode")
+        references = None
+        if reference:
+            references, _ = read_text_lines(reference, "reference file", "decode.reference")
+            if len(references) != len(lines):
+                raise T2TUserError(f"reference '{reference}' has {len(references)} lines but the input has"
+                                   f" {len(lines)}: pass the reference of decode.from_file")
+        return cls(from_file, to_file, lines, invalid, references)
+
+    def run(self, translator: Translator, config: DecodeConfig) -> dict[str, float]:
+        """Translate every line into the same line of `to_file`; BLEU and chrF when there are references."""
+        if self.invalid:
+            log.warning("%d of %d lines of %s were not valid UTF-8: the invalid bytes were replaced by U+FFFD",
+                        self.invalid, len(self.lines), self.from_file)
+        outputs = translator.translate(self.lines, config)
+        write_text_lines(self.to_file, [format_output(o) for o in outputs])
+        metrics = report_speed(len(self.lines), translator.last_stats.seconds, self.to_file)
+        if self.references is not None:
+            metrics |= report_scores(best_outputs(outputs), self.references)
+        return metrics
 
 
 def decode_file(translator: Translator, config: DecodeConfig, from_file: Path, to_file: Path,
                 reference: str | None = None) -> dict[str, float]:
     """Translate every line of `from_file` into the same line of `to_file`; BLEU if a `reference` file is given."""
-    if to_file.expanduser().resolve() == from_file.expanduser().resolve():
-        raise T2TUserError(f"decode.to_file is the input file '{from_file}': pass another decode.to_file")
-    lines, invalid = read_text_lines(from_file)
-    if not lines:
-        raise T2TUserError(f"input file '{from_file}' is empty: nothing to decode")
-    if invalid:
-        log.warning("%d of %d lines of %s were not valid UTF-8: the invalid bytes were replaced by U+FFFD",
-                    invalid, len(lines), from_file)
-    outputs = translator.translate(lines, config)
-    write_text_lines(to_file, [format_output(o) for o in outputs])
-    metrics = report_speed(len(lines), translator.last_stats.seconds, to_file)
-    if reference:
-        references, _ = read_text_lines(reference)
-        if len(references) != len(lines):
-            raise T2TUserError(f"reference '{reference}' has {len(references)} lines but the input has {len(lines)}:"
-                               " pass the reference of decode.from_file")
-        metrics |= report_scores(best_outputs(outputs), references)
-    return metrics
+    return FileJob.check(from_file, to_file, reference).run(translator, config)
+
+
+SPLIT_FILES = ("decodes.txt", "references.txt", "inputs.txt")
+
+
+def check_split_folder(folder: Path) -> Path:
+    """The folder split decoding writes SPLIT_FILES into, checked to be usable before anything is decoded."""
+    folder = check_output_folder(folder, "decode.to_file")
+    for name in SPLIT_FILES:
+        check_output_file(folder / name, "decode.to_file")
+    return folder
 
 
 def decode_split(translator: Translator, config: DecodeConfig, split: str, num_samples: int,
@@ -104,10 +149,10 @@ def decode_split(translator: Translator, config: DecodeConfig, split: str, num_s
     outputs = [[encoders["targets"].decode(ids) for ids in beams] for beams in hypotheses]
     references = [encoders["targets"].decode(e["targets"]) for e in examples]
     inputs = [encoders["inputs"].decode(e["inputs"]) for e in examples]
-    decodes = write_text_lines(folder / "decodes.txt",
+    decodes = write_text_lines(folder / SPLIT_FILES[0],
                                [format_output(o if config.return_beams else o[0]) for o in outputs])
-    write_text_lines(folder / "references.txt", [format_output(r) for r in references])
-    write_text_lines(folder / "inputs.txt", [format_output(i) for i in inputs])
+    write_text_lines(folder / SPLIT_FILES[1], [format_output(r) for r in references])
+    write_text_lines(folder / SPLIT_FILES[2], [format_output(i) for i in inputs])
     print(f"Decoded {count} examples of {problem.name}/{split}")
     metrics = report_speed(count, seconds, decodes)
     return metrics | report_scores([o[0] for o in outputs], references)
@@ -166,4 +211,5 @@ def decode_main() -> None:
                   " decode.<key>=... (data_dir=... if the data moved)", file=sys.stderr)
             sys.exit(2)
     _preflight("decode", "t2t-decode")
-    _decode_task()
+    with job_logging():
+        _decode_task()

@@ -31,3 +31,15 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """' Did you mean: a, b?' or '' when nothing is close."""
     matches = close_matches(name, candidates)
     return f" Did you mean: {', '.join(matches)}?" if matches else ""
+
+
+class StoppedBySignal(Exception):
+    """Training stopped on SIGTERM after saving `last.ckpt`; the CLI exits with `EXIT_STATUS` (128 + SIGTERM, the
+    shell's convention) so that schedulers and scripts can tell a preempted run from a finished one."""
+
+    EXIT_STATUS = 143
+
+    def __init__(self, step: int, checkpoint: str) -> None:
+        super().__init__(f"stopped by SIGTERM at step {step}; saved {checkpoint}: run the same command again to resume")
+        self.step = step
+        self.checkpoint = checkpoint

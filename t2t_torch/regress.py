@@ -31,7 +31,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from t2t_torch.errors import T2TUserError
+from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.recipes import Recipe, all_recipes, cpu_recipes, find_recipe
 from t2t_torch.regress_report import check_plotting, format_value, metric_series, read_metrics, write_report
 
@@ -114,7 +114,10 @@ def run_seed(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
     rows = read_metrics(run_dir)
     value, step = final_value(rows, recipe.expected.metric)
     error = ""
-    if returncode != 0:
+    if returncode == StoppedBySignal.EXIT_STATUS:
+        error = f"training was stopped by SIGTERM (exit status {returncode}): rerun with --resume to finish it"
+        value = None
+    elif returncode != 0:
         error = f"training exited with status {returncode}: {last_line(log_path)} (log: {log_path})"
     elif value is None:
         error = f"the run logged no {recipe.expected.metric} (log: {log_path})"
@@ -125,7 +128,8 @@ def run_seed(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
 
 
 def unfinished(run_dir: Path, rows: list[dict[str, str]]) -> tuple[int, int] | None:
-    """(last step trained, trainer.max_steps) when the run stopped early (e.g. on SIGTERM, which exits 0), else None."""
+    """(last step trained, trainer.max_steps) when the run stopped before max_steps without saying so (a
+    `trainer.max_time` budget, early stopping), else None."""
     config = run_dir / "config.yaml"
     if not config.is_file():
         return None

@@ -23,14 +23,16 @@ from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_ch
 from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
+from t2t_torch.callbacks.rng_state import RngState
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.datamodules.problem import Problem, check_data_dir
-from t2t_torch.errors import T2TUserError
+from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.text2text_module import Text2TextModule, identity_mismatch
 from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.report import print_final_metrics
+from t2t_torch.run_identity import first_differences
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
                         save_last=True, auto_insert_metric_name=False),
         LastCheckpoint(checkpoints / "last.ckpt"),
         NonFiniteLossGuard(),
+        RngState(),
         LearningRateMonitor(logging_interval="step"),
         *extra_callbacks,
     ]
@@ -85,32 +88,61 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
 
 
 def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> Path | None:
-    """An explicit `ckpt_path`, else (with `resume=true`) the run dir's own last.ckpt, else None."""
-    if cfg.get("ckpt_path"):
-        return Path(cfg.ckpt_path).expanduser()
+    """An explicit `ckpt_path`, else the run dir's own last.ckpt, else None. The run dir's last.ckpt must be of
+    this very run (`check_same_run`), since training writes over it; with `resume=false` it is refused."""
     last = output_dir / "checkpoints" / "last.ckpt"
-    return last if cfg.get("resume", True) and last.is_file() else None
+    if last.is_file():
+        if not cfg.get("resume", True):
+            raise T2TUserError(f"run directory '{output_dir}' already holds checkpoints/last.ckpt, which this run would"
+                               " overwrite: pass resume=true to continue it, or hydra.run.dir=<another folder>")
+        check_same_run(last, cfg)
+    if cfg.get("ckpt_path"):
+        path = Path(cfg.ckpt_path).expanduser()
+        load_checkpoint_file(path, mmap=True)  # a missing or unreadable file: one line before any data is prepared
+        return path
+    return last if last.is_file() else None
+
+
+def check_same_run(last: Path, cfg: DictConfig) -> None:
+    """One line when the run directory's last.ckpt was trained with another config (T2T refused a changed hparams
+    set in an existing output_dir): settings that may change on resume (`run_identity.RESUMABLE_KEYS`) aside."""
+    saved = (load_checkpoint_file(last, mmap=True).get("hyper_parameters") or {}).get("run_config")
+    if saved is None:
+        return  # a checkpoint without its config (not written by t2t-train): check_checkpoint_matches decides
+    differences = first_differences(saved, OmegaConf.to_container(cfg, resolve=True))
+    if differences:
+        raise T2TUserError(f"run directory '{last.parents[1]}' holds a run with other settings ({'; '.join(differences)}):"
+                           " repeat that run's command to resume it, or pass hydra.run.dir=<another folder>")
 
 
 def check_checkpoint_matches(path: Path, module: Text2TextModule) -> None:
-    """One clear line when a checkpoint comes from another model, hparams set or problem."""
-    mismatch = identity_mismatch(load_checkpoint_file(path).get("hyper_parameters", {}), module.hparams)
+    """One clear line when a checkpoint comes from another model, hparams set, problem (name or settings) or
+    vocabulary (naming the checkpoint and the vocabulary file)."""
+    from t2t_torch.decoding.translator import problem_from_hparams
+    from t2t_torch.models.checkpoint_vocabulary import check_vocab_files
+
+    saved = load_checkpoint_file(path).get("hyper_parameters") or {}
+    mismatch = identity_mismatch(saved, module.hparams, skip=("vocab_hashes",))
     if mismatch:
         raise T2TUserError(f"checkpoint '{path}' was trained with {mismatch}: pass the model/hparams/problem it was"
                            " trained with, or another ckpt_path")
+    data_dir = (module.hparams.get("run_config") or {}).get("data_dir")
+    check_vocab_files(path, saved.get("vocab_hashes"), problem_from_hparams(module.hparams), data_dir,
+                      "pass the data_dir it was trained with, or another ckpt_path (or output_dir)")
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Train as configured; returns the final eval metrics (e.g. {"eval/accuracy_per_sequence": 0.99, ...})."""
+    """Train as configured; returns the final eval metrics (e.g. {"eval/accuracy_per_sequence": 0.99, ...}).
+    Raises `StoppedBySignal` after SIGTERM (last.ckpt saved: the same call again resumes)."""
     started = time.monotonic()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg, output_dir)  # before any work: a run dir of another run is refused
     output_dir.mkdir(parents=True, exist_ok=True)
     problem = build_problem(cfg)
     datamodule = build_datamodule(cfg, problem)
     problem.generate_data(datamodule.data_dir)  # vocabularies size the model; file locks make this DDP-safe
     module = build_module(cfg, problem, datamodule.data_dir)
-    ckpt_path = resolve_ckpt_path(cfg, output_dir)
     if ckpt_path is not None:
         check_checkpoint_matches(ckpt_path, module)
         log.info("Resuming from %s", ckpt_path)
@@ -119,11 +151,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
-        log.warning("Stopped by SIGTERM at step %d; rerun the same command to resume.", trainer.global_step)
-        return {}
+        raise StoppedBySignal(trainer.global_step, str(output_dir / "checkpoints" / "last.ckpt")) from None
     metrics: dict[str, float] = {}
     if cfg.get("eval_at_end", True) and not trainer.fast_dev_run and trainer.limit_val_batches != 0:
-        results = trainer.validate(module, datamodule=datamodule, verbose=False)
+        try:
+            results = trainer.validate(module, datamodule=datamodule, verbose=False)
+        except SIGTERMException:  # training is complete and saved; only the final evaluation is missing
+            raise StoppedBySignal(trainer.global_step, str(output_dir / "checkpoints" / "last.ckpt")) from None
         metrics = {k: float(v) for k, v in results[0].items()} if results else {}
     metrics["padding_fraction"] = datamodule.padding_fraction()
     if trainer.is_global_zero:

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from helpers import compose, tiny
@@ -64,6 +65,44 @@ def test_nan_loss_names_step_and_module(tmp_path, monkeypatch):
     assert "at step" in message and "encoder.0.ffn" in message and "\n" not in message
 
 
+class PoisonGradient(L.Callback):
+    """After backward at `step`, one gradient element becomes NaN while the loss stayed finite (an overflow)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_after_backward(self, trainer, pl_module):
+        if trainer.global_step == self.step:
+            name, parameter = next((n, p) for n, p in pl_module.named_parameters() if "decoder" in n)
+            self.name = name
+            parameter.grad.view(-1)[0] = float("nan")
+
+
+def test_nonfinite_gradient_stops_before_the_step_and_no_checkpoint_holds_it(tmp_path, monkeypatch):
+    import t2t_torch.train as train_module
+
+    poison = PoisonGradient(step=3)
+    monkeypatch.setattr(train_module, "bleu_eval_callbacks", lambda cfg: [poison])
+    with pytest.raises(NonFiniteLossError) as error:
+        train(compose(tiny(["trainer.val_check_interval=2"]), tmp_path))
+    message = str(error.value)
+    assert f"the gradient of '{poison.name}'" in message and "at step 3" in message and "\n" not in message
+    for ckpt in (tmp_path / "run" / "checkpoints").glob("*.ckpt"):  # the step-2 checkpoints, all finite
+        state = load_checkpoint_file(ckpt)["state_dict"]
+        assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()), ckpt
+
+
+def test_a_checkpoint_with_nonfinite_weights_is_never_written(tmp_path):
+    from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
+
+    target = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"global_step": 1, "state_dict": {"w": torch.ones(2)}}, target)
+    poisoned = {"global_step": 2, "state_dict": {"w": torch.tensor([1.0, float("inf")]), "step": torch.tensor(2)}}
+    with pytest.raises(NonFiniteLossError, match="refusing to write a checkpoint at step 2: weight 'w'"):
+        NonFiniteLossGuard().on_save_checkpoint(None, None, poisoned)  # runs before the file is written
+    assert load_checkpoint_file(target)["global_step"] == 1
+
+
 def test_first_nonfinite_module_finds_the_culprit():
     class Net(torch.nn.Module):
         def __init__(self):
@@ -90,7 +129,8 @@ def test_sigterm_saves_checkpoint_and_relaunch_resumes(tmp_path):
     time.sleep(1)  # let it train a few steps
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output[-3000:]
+    assert process.returncode == 143, output[-3000:]  # StoppedBySignal.EXIT_STATUS: a preempted, resumable run
+    assert "stopped by SIGTERM at step" in output and "run the same command again to resume" in output
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     stopped_at = load_checkpoint_file(ckpt)["global_step"]
     assert 0 < stopped_at < 600, output[-2000:]

@@ -43,7 +43,7 @@ TINY = [
 FAULTS = '''
 import os
 import t2t_torch.train
-from t2t_torch.errors import T2TUserError
+from t2t_torch.errors import StoppedBySignal, T2TUserError
 
 _train = t2t_torch.train.train
 _calls = []
@@ -58,7 +58,9 @@ def train(cfg):
     if fault == "input":
         raise T2TUserError("injected bad input")
     metrics = _train(cfg)
-    return {} if fault == "stopped" else metrics  # "stopped": trained, then no final metrics, as after SIGTERM
+    if fault == "stopped":  # trained, then stopped before the final evaluation, as after SIGTERM
+        raise StoppedBySignal(3, cfg.output_dir + "/checkpoints/last.ckpt")
+    return metrics
 
 
 t2t_torch.train.train = train

@@ -1,12 +1,17 @@
-"""Stop training at the first NaN/inf loss, naming the step and the first module whose output was not finite.
+"""Stop training at the first NaN/inf loss or gradient, and never write a checkpoint with non-finite weights.
 
 The loss is checked before backward, so the weights are still those that produced it (no NaN has reached them
-through an optimizer step) and no checkpoint of the broken state is written. Finding the module costs one extra
-forward pass with hooks, on the failing batch only.
+through an optimizer step); the error names the step and the first module whose output was not finite (finding
+it costs one extra forward pass with hooks, on the failing batch only). A finite loss can still have non-finite
+gradients (an overflow in backward): they are checked before the optimizer step (and before clipping, which
+would spread a NaN to every gradient), and the error names the first parameter. Under fp16 mixed precision the
+gradient scaler already skips such steps (and lowers its scale), so the gradient check leaves them to it. Last,
+every checkpoint's weights are checked as it is written: a non-finite state is refused, not saved.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import lightning as L
@@ -40,9 +45,37 @@ def first_nonfinite_module(model: torch.nn.Module, batch: Mapping[str, torch.Ten
     return found[0] if found else None
 
 
+def first_nonfinite(named_tensors: Iterable[tuple[str, Any]]) -> str | None:
+    """The name of the first floating-point tensor with a NaN/inf element, else None (one device sync when all
+    are finite, the common case)."""
+    named = [(n, t) for n, t in named_tensors if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if not named or bool(torch.stack([torch.isfinite(t).all() for _, t in named]).all()):
+        return None
+    return next(n for n, t in named if not torch.isfinite(t).all())
+
+
 class NonFiniteLossGuard(L.Callback):
     def __init__(self) -> None:
         self._batch: Any = None
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                                 optimizer: torch.optim.Optimizer) -> None:
+        if getattr(trainer.precision_plugin, "scaler", None) is not None:
+            return  # fp16: the GradScaler skips steps with inf/NaN gradients itself
+        name = first_nonfinite([(n, p.grad) for n, p in pl_module.named_parameters() if p.grad is not None])
+        if name is not None:
+            raise NonFiniteLossError(
+                f"the gradient of '{name}' became non-finite at step {trainer.global_step} (the loss was finite):"
+                " lower the learning rate, raise warmup or enable gradient clipping (hparams.optim.clip_grad_norm)"
+            )
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        name = first_nonfinite(checkpoint.get("state_dict", {}).items())
+        if name is not None:
+            raise NonFiniteLossError(
+                f"refusing to write a checkpoint at step {checkpoint.get('global_step')}: weight '{name}' is not"
+                " finite (the previous checkpoints are kept): lower the learning rate or enable gradient clipping"
+            )
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._batch = batch

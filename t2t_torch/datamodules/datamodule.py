@@ -3,6 +3,9 @@
 `prepare_data` runs the problem's preparation once (rank 0 of each node; a file lock guards the rest), `setup`
 memory-maps the prepared splits, and the dataloaders batch them by token budget. Its `state_dict` records how far
 the current epoch got, so a resumed run continues with the very batch the interrupted one would have seen next.
+Each dataloader draws its worker seeds from a generator of its own (seeded from `seed` and the split), never from
+torch's global generator: an evaluation would otherwise shift the dropout masks of every later training step, and
+a run resumed from a checkpoint written at that evaluation could not continue exactly.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from t2t_torch.datamodules.batching import BatchingConfig, TokenBucketBatchSampler, collate_padded
@@ -49,12 +53,14 @@ class ProblemDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, sampler: TokenBucketBatchSampler) -> DataLoader:
         workers = self.batching.num_workers
+        generator = torch.Generator().manual_seed(self.seed * 1000 + self.problem.splits.index(split))
         return DataLoader(
             self.datasets[split],
             batch_sampler=sampler,
             collate_fn=partial(collate_padded, pad_id=self.problem.info().pad_id),
             num_workers=workers,
             persistent_workers=workers > 0,
+            generator=generator,
         )
 
     def train_dataloader(self) -> DataLoader:

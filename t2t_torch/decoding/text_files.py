@@ -18,11 +18,13 @@ from pathlib import Path
 from t2t_torch.errors import T2TUserError
 
 
-def read_text_lines(path: str | Path) -> tuple[list[str], int]:
-    """(lines of `path`, number of lines that held invalid UTF-8); a one-line error for a missing file."""
+def read_text_lines(path: str | Path, what: str = "input file",
+                    setting: str = "decode.from_file") -> tuple[list[str], int]:
+    """(lines of `path`, number of lines that held invalid UTF-8); a one-line error naming `setting` for a missing
+    file."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise T2TUserError(f"input file '{path}' does not exist: pass decode.from_file=<a text file, one input per line>")
+        raise T2TUserError(f"{what} '{path}' does not exist: pass {setting}=<a text file, one line per example>")
     data = path.read_bytes()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -56,13 +58,15 @@ def format_output(beams: str | Sequence[str]) -> str:
 def write_text_lines(path: str | Path, lines: Sequence[str]) -> Path:
     """Write `lines` (each already one line) to `path` atomically, creating its folder; returns the path."""
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8", newline="\n") as file:
             for line in lines:
                 file.write(line + "\n")
         os.replace(tmp, path)
+    except OSError as error:  # the callers check the path first; this is a full disk or a path changed meanwhile
+        raise T2TUserError(f"cannot write '{path}' ({error.strerror}): free space or pass another path") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

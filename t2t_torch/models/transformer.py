@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from t2t_torch.datamodules.problem import ProblemInfo
 from t2t_torch.decoding.cache import BeamInvariant
+from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.losses import padded_cross_entropy
 from t2t_torch.registry import register_model
@@ -43,6 +44,13 @@ class TransformerConfig:
     shared_embedding: bool = True  # share input and target embeddings when the vocabularies are equal
     initializer_gain: float = 1.0
     norm_epsilon: float = 1e-6
+
+    def __post_init__(self) -> None:
+        """Refuse what the layers cannot be built with; checked when a config is composed, before data is made."""
+        if not isinstance(self.num_heads, int) or self.num_heads < 1 or self.hidden_size % self.num_heads:
+            divisors = [d for d in range(1, min(self.hidden_size, 64) + 1) if self.hidden_size % d == 0]
+            raise T2TUserError(f"hparams.model.num_heads={self.num_heads} does not divide hparams.model.hidden_size="
+                               f"{self.hidden_size}: pass num_heads among {divisors} or another hidden_size")
 
 
 def timing_signal(length: int, channels: int, start: int = 0, device: torch.device | None = None) -> torch.Tensor:
@@ -153,6 +161,8 @@ class DecoderLayer(nn.Module):
 @register_model("transformer")
 class Transformer(nn.Module):
     """Transformer encoder-decoder (Vaswani et al. 2017), pre-norm as in T2T v1.x."""
+
+    config_class = TransformerConfig  # hparams.model, built (and so checked) when a config is composed
 
     def __init__(self, config: TransformerConfig, input_vocab_size: int, target_vocab_size: int) -> None:
         super().__init__()
