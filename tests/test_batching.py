@@ -60,6 +60,24 @@ def test_ddp_shards_are_disjoint_and_equal_in_count():
     assert len(flat) == len(set(flat))
 
 
+@pytest.mark.parametrize("size", [30, 97, 2000])
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_ddp_eval_shards_cover_every_example_once_with_equal_batch_counts(size, replicas):
+    """Evaluation may not drop the batches that do not divide among the ranks: that biased DDP metrics."""
+    config = BatchingConfig(batch_size=256)
+    lengths = LENGTHS[:size]
+    shards = [list(TokenBucketBatchSampler(lengths, config, shuffle=False, num_replicas=replicas, rank=r))
+              for r in range(replicas)]
+    assert len({len(s) for s in shards}) == 1
+    assert sorted(i for shard in shards for batch in shard for i in batch) == list(range(size))
+    assert all(max(lengths[b]) * len(b) <= 256 for shard in shards for b in shard)
+
+
+def test_ddp_eval_with_too_few_examples_for_the_ranks_is_one_line():
+    with pytest.raises(T2TUserError, match="too few to give each of 2 processes"):
+        list(TokenBucketBatchSampler(np.array([5]), BatchingConfig(batch_size=256), shuffle=False, num_replicas=2))
+
+
 def test_resume_skips_consumed_batches_in_that_epoch_only():
     config = BatchingConfig(batch_size=256)
     full = list(TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=6))

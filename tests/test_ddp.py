@@ -1,22 +1,79 @@
 """A real Lightning DDP run on CPU (2 processes, gloo): the `trainer=ddp_cpu` preset trains, shards the data,
-evaluates with metrics reduced across processes, and writes one checkpoint."""
+evaluates with metrics reduced across processes, and writes one checkpoint — and those reduced metrics are the
+ones a single process computes on the whole dev split from that checkpoint."""
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
+import pytest
 from helpers import tiny
+from omegaconf import OmegaConf
+
+from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.datamodules.batching import BatchingConfig, TokenBucketBatchSampler
+from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.train import build_datamodule, build_module, build_problem
 
 REPO = Path(__file__).resolve().parents[1]
+# Both runs evaluate the very same batches with the same weights; the metric states are float64 sums, reduced by
+# gloo in another order than one process adds them, then cast to float32: only float32 rounding differs.
+RELATIVE_TOLERANCE = 1e-5
+
+
+def single_process_validate(ckpt: Path) -> dict[str, float]:
+    """`trainer.validate` in this process on the checkpoint, rebuilt through the project's own builders from the
+    run config it records."""
+    checkpoint = load_checkpoint_file(ckpt)
+    cfg = OmegaConf.create(checkpoint["hyper_parameters"]["run_config"])
+    problem = build_problem(cfg)
+    datamodule = build_datamodule(cfg, problem)
+    module = build_module(cfg, problem, datamodule.data_dir)
+    module.load_state_dict(checkpoint["state_dict"])
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False)
+    results = trainer.validate(module, datamodule=datamodule, verbose=False)
+    return {k: float(v) for k, v in results[0].items()}
+
+
+def assert_two_shards_cover_dev_once(ckpt: Path) -> None:
+    """The two ranks' eval shards hold every dev example exactly once. The dev size here (30 examples: 5 batches in
+    one process) does not divide among 2 ranks; the sampler used to drop the fifth batch under DDP (26 of 30
+    examples evaluated, eval/loss 0.78453 vs 0.78797 in one process), and now halves a batch instead."""
+    cfg = OmegaConf.create(load_checkpoint_file(ckpt)["hyper_parameters"]["run_config"])
+    lengths = build_problem(cfg).dataset("dev", cfg.data_dir).lengths()
+    batching = dataclass_from_mapping(BatchingConfig, cfg.hparams.batching, "batching")
+    seen = [index for rank in range(2) for batch in TokenBucketBatchSampler(
+        lengths, batching, shuffle=False, drop_long=batching.eval_drop_long_sequences, num_replicas=2, rank=rank)
+        for index in batch]
+    assert sorted(seen) == list(range(len(lengths)))
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):
     args = [sys.executable, str(REPO / "train.py"), *tiny(["trainer=ddp_cpu", "trainer.max_steps=6",
             "trainer.val_check_interval=3", f"data_dir={tmp_path}/data", "hydra.run.dir=run"])]
     args.remove("trainer.devices=1")
+    args.remove("trainer.limit_val_batches=2")  # the final eval reads the whole dev split, as train() does by default
+    args[args.index("problem.dev_size=24")] = "problem.dev_size=30"
     result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert output.count("Train batches per epoch") == 2  # one data shard per process
     assert "eval/accuracy_per_sequence" in output
-    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    assert load_checkpoint_file(ckpt)["global_step"] == 6
+
+    # The eval metrics the DDP run logged last (its final `trainer.validate`, at step 6, the weights of last.ckpt).
+    with open(tmp_path / "run" / "csv" / "version_0" / "metrics.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("eval/loss")]
+    logged = rows[-1]
+    assert int(logged["step"]) == 6
+
+    assert_two_shards_cover_dev_once(ckpt)
+    single = single_process_validate(ckpt)
+    for name in ("eval/loss", "eval/accuracy", "eval/accuracy_per_sequence", "eval/neg_log_perplexity"):
+        assert float(logged[name]) == pytest.approx(single[name], rel=RELATIVE_TOLERANCE, abs=1e-7), name
+        assert f"{single[name]:.4f}" in output, name  # the final table rank 0 printed

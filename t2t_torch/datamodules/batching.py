@@ -70,6 +70,22 @@ def plan_batches(
     return batches
 
 
+def split_to_multiple(batches: list[np.ndarray], multiple: int) -> list[np.ndarray]:
+    """`batches` with the largest ones halved until their number is a multiple of `multiple`, so that every rank
+    gets as many batches as the others and no example is dropped (for evaluation, where a dropped batch would
+    bias the metrics). Smaller batches fit the token budget all the more. A one-line error when the examples are
+    too few to give every rank a batch."""
+    batches = list(batches)
+    while len(batches) % multiple:
+        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
+        if len(batches[largest]) < 2:
+            raise T2TUserError(f"the evaluation split has {sum(len(b) for b in batches)} examples, too few to give"
+                               f" each of {multiple} processes the same number of batches: evaluate on fewer devices")
+        half = len(batches[largest]) // 2
+        batches[largest:largest + 1] = [batches[largest][:half], batches[largest][half:]]
+    return batches
+
+
 def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
     """Share of padding tokens when every batch is padded to its longest example."""
     real = sum(int(lengths[b].sum()) for b in batches)
@@ -117,6 +133,8 @@ class TokenBucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         if self._plan_cache is None or self._plan_cache[0] != self.epoch:
             rng = np.random.default_rng([self.seed, self.epoch]) if self.shuffle else None
             batches = plan_batches(self.lengths, self.config, self.drop_long, rng)
+            if not self.shuffle and self.num_replicas > 1:  # evaluation: every example once, on some rank
+                batches = split_to_multiple(batches, self.num_replicas)
             per_rank = len(batches) // self.num_replicas if self.num_replicas > 1 else len(batches)
             mine = batches[self.rank :: self.num_replicas][:per_rank]
             self._plan_cache = (self.epoch, mine)
