@@ -4,12 +4,16 @@ Documented full-scale recipes whose problem or model is not ported yet (conf/exp
 compose; they are checked for the fields the regression runner needs instead."""
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
-from helpers import TINY_PROBLEM, compose
-from omegaconf import OmegaConf
+import yaml
+from helpers import compose
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+import t2t_torch  # noqa: F401  (registers the built-ins)
+from t2t_torch import registry
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.transformer import TransformerConfig
@@ -23,6 +27,89 @@ NOT_COMPOSABLE = {name for name, recipe in RECIPES.items()
                   if not all(option_exists(group, option) for group, option in recipe.requires.items())}
 OPTIONS = [(group, name) for group, names in GROUPS.items() for name in names
            if group not in ("hydra", "__pycache__") and not (group == "experiment" and name in NOT_COMPOSABLE)]
+OPTIONS += [("problem", name) for name in registry.list_problems(include_reversed=True)]  # config_store.py
+
+
+# What composing `group=name` must produce, worked out from the YAML files (and the problem registry) alone: each
+# option's leaves at its package path, merged in the order of train.yaml's defaults list (`_self_` included),
+# with an option's own defaults (same-group parents, `_self_` last unless placed) and `override /group: choice`.
+def _leaves(node: DictConfig, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in node:
+        path = f"{prefix}{key}"
+        if path == "hydra" or path.startswith("hydra."):
+            continue  # Hydra's own node: not part of the composed job config
+        if OmegaConf.is_interpolation(node, key):
+            continue
+        value = node[key]
+        if isinstance(value, DictConfig):
+            out.update(_leaves(value, f"{path}."))
+        elif isinstance(value, ListConfig):
+            if "${" not in str(OmegaConf.to_container(value)):
+                out[path] = OmegaConf.to_container(value)
+        else:
+            out[path] = value
+    return out
+
+
+def _package_prefix(path: Path, group: str) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# @package"):
+            package = line.split(None, 2)[2].strip()
+            return "" if package == "_global_" else f"{package.replace('_group_', group)}."
+    return f"{group}."
+
+
+def _option(group: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the values option `group/name` sets, merged in its own order; the group choices it overrides)."""
+    if group == "problem":  # generated from the registry, no YAML
+        settings = {"name": name, **registry.problem_class(name).default_config()}
+        return {f"problem.{key}": value for key, value in settings.items()}, {}
+    path = PACKAGE_CONF_DIR / group / f"{name}.yaml"
+    conf = OmegaConf.load(path)
+    defaults = list(conf.pop("defaults", None) or [])
+    if "_self_" not in defaults:
+        defaults.append("_self_")
+    values: dict[str, Any] = {}
+    choices: dict[str, str] = {}
+    for entry in defaults:
+        if entry == "_self_":
+            values.update(_leaves(conf, _package_prefix(path, group)))
+        elif isinstance(entry, str):  # a parent in the same group
+            parent_values, parent_choices = _option(group, entry)
+            values.update(parent_values)
+            choices.update(parent_choices)
+        else:
+            ((key, choice),) = entry.items()
+            choices[key.removeprefix("override").strip().lstrip("/")] = choice
+    return values, choices
+
+
+def expected_values(overrides: list[str]) -> dict[str, Any]:
+    primary = OmegaConf.load(PACKAGE_CONF_DIR / "train.yaml")
+    order: list[str] = []
+    choices: dict[str, str | None] = {}
+    for entry in primary.pop("defaults"):
+        if entry == "_self_":
+            order.append("_self_")
+        else:
+            ((key, choice),) = entry.items()
+            group = key.removeprefix("optional").strip()
+            order.append(group)
+            choices[group] = choice
+    picked = dict(o.split("=", 1) for o in overrides)
+    for group in order:  # an option's `override /group: x` changes that group's choice; the command line wins
+        if group in picked:
+            choices.update(_option(group, picked[group])[1])
+    choices.update({g: c for g, c in picked.items() if g in choices})
+    values: dict[str, Any] = {}
+    for group in order:
+        if group == "_self_":
+            values.update(_leaves(primary, ""))
+        elif choices[group] is not None:
+            values.update(_option(group, choices[group])[0])
+    values.update({k: yaml.safe_load(v) for k, v in picked.items() if k not in choices})  # key=value overrides
+    return values
 
 
 def test_conf_tree_is_complete():
@@ -32,13 +119,17 @@ def test_conf_tree_is_complete():
 
 @pytest.mark.parametrize(("group", "name"), OPTIONS)
 def test_every_option_composes(group, name, tmp_path):
-    overrides = [*TINY_PROBLEM] if group != "problem" else []
-    if group == "hparams_search":
-        overrides.append(f"hparams_search={name}")
-    else:
-        overrides.append(f"{group}={name}")
-    cfg = compose(overrides, tmp_path)
-    assert cfg.problem.name and cfg.model.name
+    """`group=name` composes, and every value the option's YAML (or registry entry) sets, directly or through its
+    defaults and overrides, is in the composed config unless a later layer of train.yaml's defaults list sets it."""
+    overrides = [f"{group}={name}", f"data_dir={tmp_path / 'data'}"]
+    cfg = compose(overrides[:1], tmp_path)
+    own = _option(group, name)[0]
+    assert own, f"{group}/{name} sets nothing that can be checked"
+    expected = expected_values(overrides)
+    assert any(expected.get(path, object()) == value for path, value in own.items()), "the option is shadowed"
+    wrong = {path: (OmegaConf.select(cfg, path, default="<missing>"), value) for path, value in expected.items()
+             if OmegaConf.select(cfg, path, default="<missing>") != value}
+    assert not wrong, f"composed vs expected: {wrong}"
 
 
 @pytest.mark.parametrize("name", sorted(NOT_COMPOSABLE))

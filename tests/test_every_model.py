@@ -1,12 +1,16 @@
 """Generated from the registry: every model with every hparams set (shrunk to tiny dims) builds, runs forward and
 backward on a batch, and trains two steps through the real entry point (`fast_dev_run`)."""
 
+import math
+
+import lightning as L
 import pytest
 import torch
 from helpers import QUIET_TRAINER, TINY_PROBLEM, compose
 from omegaconf import OmegaConf
 
 import t2t_torch
+import t2t_torch.train
 from t2t_torch.train import build_problem, train
 
 SHRINK = {"hidden_size": 16, "filter_size": 32, "num_heads": 2}
@@ -35,9 +39,29 @@ def test_forward_backward(model_name, hparams_set, tmp_path):
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
 
 
+class StepRecorder(L.Callback):
+    """What each optimizer step of the real run returned: (global_step after it, loss)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, float]] = []
+        self.final_step: int | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.steps.append((trainer.global_step, float(loss.detach())))
+
+    def on_train_end(self, trainer, pl_module):
+        self.final_step = trainer.global_step
+
+
 @pytest.mark.parametrize("model_name", t2t_torch.list_models())
-def test_fast_dev_run(model_name, tmp_path):
+def test_fast_dev_run(model_name, tmp_path, monkeypatch):
+    recorder = StepRecorder()
+    original = t2t_torch.train.bleu_eval_callbacks  # the hook train() uses for its extra callbacks
+    monkeypatch.setattr(t2t_torch.train, "bleu_eval_callbacks", lambda cfg: [*original(cfg), recorder])
     cfg = compose([*TINY_PROBLEM, *QUIET_TRAINER, f"model={model_name}", "hparams=transformer_tiny",
                    "hparams.model.hidden_size=16", "hparams.model.filter_size=32", "trainer.fast_dev_run=2"], tmp_path)
     metrics = train(cfg)
-    assert "padding_fraction" in metrics
+    assert [step for step, _ in recorder.steps] == [1, 2] and recorder.final_step == 2  # two real optimizer steps
+    assert all(math.isfinite(loss) and loss > 0 for _, loss in recorder.steps), recorder.steps
+    assert 0.0 <= metrics["padding_fraction"] < 1.0
