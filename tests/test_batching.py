@@ -78,6 +78,30 @@ def test_ddp_eval_with_too_few_examples_for_the_ranks_is_one_line():
         list(TokenBucketBatchSampler(np.array([5]), BatchingConfig(batch_size=256), shuffle=False, num_replicas=2))
 
 
+@pytest.mark.parametrize(("saved", "now"), [(2, 1), (1, 2), (3, 2), (2, 3)])
+def test_resume_on_another_number_of_processes_sees_no_batch_twice(saved, now):
+    from t2t_torch.datamodules.datamodule import resume_position
+
+    config = BatchingConfig(batch_size=256)
+
+    def shards(replicas, skip=0):
+        out = []
+        for rank in range(replicas):
+            sampler = TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=8, num_replicas=replicas, rank=rank)
+            sampler.resume_at(0, skip)
+            out.append([tuple(b) for b in sampler])
+        return out
+
+    done = 5  # batches each of the `saved` ranks had trained on
+    before = {b for shard in shards(saved) for b in shard[:done]}
+    skip = resume_position(done, saved, now)
+    after = [b for shard in shards(now, skip) for b in shard]
+    assert not before & set(after)  # nothing trained on twice
+    plan_length = len(shards(1)[0])
+    unseen = plan_length - len(before) - len(after)
+    assert unseen < now + saved  # at most the skipped remainder and each sharding's dropped tail
+
+
 def test_resume_skips_consumed_batches_in_that_epoch_only():
     config = BatchingConfig(batch_size=256)
     full = list(TokenBucketBatchSampler(LENGTHS, config, shuffle=True, seed=6))

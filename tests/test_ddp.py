@@ -3,19 +3,20 @@ evaluates with metrics reduced across processes, and writes one checkpoint — a
 ones a single process computes on the whole dev split from that checkpoint."""
 
 import csv
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
-from helpers import tiny
+from helpers import compose, tiny
 from omegaconf import OmegaConf
 
 from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
 from t2t_torch.datamodules.batching import BatchingConfig, TokenBucketBatchSampler
 from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.train import build_datamodule, build_module, build_problem
+from t2t_torch.train import build_datamodule, build_module, build_problem, train
 
 REPO = Path(__file__).resolve().parents[1]
 # Both runs evaluate the very same batches with the same weights; the metric states are float64 sums, reduced by
@@ -51,7 +52,7 @@ def assert_two_shards_cover_dev_once(ckpt: Path) -> None:
     assert sorted(seen) == list(range(len(lengths)))
 
 
-def test_ddp_on_two_cpu_processes(tmp_path):
+def test_ddp_on_two_cpu_processes(tmp_path, caplog):
     args = [sys.executable, str(REPO / "train.py"), *tiny(["trainer=ddp_cpu", "trainer.max_steps=6",
             "trainer.val_check_interval=3", f"data_dir={tmp_path}/data", "hydra.run.dir=run"])]
     args.remove("trainer.devices=1")
@@ -77,3 +78,17 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     for name in ("eval/loss", "eval/accuracy", "eval/accuracy_per_sequence", "eval/neg_log_perplexity"):
         assert float(logged[name]) == pytest.approx(single[name], rel=RELATIVE_TOLERANCE, abs=1e-7), name
         assert f"{single[name]:.4f}" in output, name  # the final table rank 0 printed
+
+    # Resumed in one process: it continues after the 2 x 6 batches both ranks consumed (tests/test_batching.py
+    # checks that no batch is seen twice), with the optimizer, schedule and step of the checkpoint. It is not the
+    # run two processes would have continued (a step now averages one batch, not two), so no loss is compared.
+    resumed_dir = tmp_path / "single"
+    with caplog.at_level(logging.WARNING):
+        train(compose(tiny([f"ckpt_path={ckpt}", "trainer.max_steps=9", "trainer.log_every_n_steps=1",
+                            "problem.dev_size=30"]), resumed_dir))
+    assert "Resuming a run of 2 processes on 1: continuing after the first 12 batches of epoch 0" in caplog.text
+    resumed = load_checkpoint_file(resumed_dir / "run" / "checkpoints" / "last.ckpt")
+    assert resumed["global_step"] == 9
+    with open(resumed_dir / "run" / "csv" / "version_0" / "metrics.csv", newline="") as handle:
+        steps = sorted(int(r["step"]) for r in csv.DictReader(handle) if r.get("train/loss"))
+    assert steps == [6, 7, 8]

@@ -2,7 +2,8 @@
 
 `prepare_data` runs the problem's preparation once (rank 0 of each node; a file lock guards the rest), `setup`
 memory-maps the prepared splits, and the dataloaders batch them by token budget. Its `state_dict` records how far
-the current epoch got, so a resumed run continues with the very batch the interrupted one would have seen next.
+the current epoch got, so a resumed run continues with the very batch the interrupted one would have seen next
+(on another number of processes: after the batches all ranks had consumed, `resume_position`).
 Each dataloader draws its worker seeds from a generator of its own (seeded from `seed` and the split), never from
 torch's global generator: an evaluation would otherwise shift the dropout masks of every later training step, and
 a run resumed from a checkpoint written at that evaluation could not continue exactly.
@@ -70,7 +71,12 @@ class ProblemDataModule(L.LightningDataModule):
             lengths, self.batching, shuffle=True, seed=self.seed, drop_long=True, num_replicas=replicas, rank=rank
         )
         if self._resume is not None:
-            sampler.resume_at(*self._resume)
+            epoch, batches_done, saved_replicas = self._resume
+            sampler.resume_at(epoch, resume_position(batches_done, saved_replicas, replicas))
+            if saved_replicas != replicas:
+                log.warning("Resuming a run of %d processes on %d: continuing after the first %d batches of epoch %d"
+                            " (the steps that follow average another number of batches, so the run is not the one"
+                            " it would have been)", saved_replicas, replicas, batches_done * saved_replicas, epoch)
             self._resume = None
         kept = int((lengths <= self.batching.effective_max_length).sum())
         if kept < len(lengths):
@@ -103,9 +109,19 @@ class ProblemDataModule(L.LightningDataModule):
         if trainer is None or trainer.state.fn != "fit":
             return {}
         progress = trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"epoch": trainer.current_epoch, "batches_done": int(progress.processed)}
+        return {"epoch": trainer.current_epoch, "batches_done": int(progress.processed),
+                "world_size": int(trainer.world_size)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
-            self._resume = (int(state["epoch"]), int(state["batches_done"]))
+            self._resume = (int(state["epoch"]), int(state["batches_done"]), int(state.get("world_size", 1)))
+
+
+def resume_position(batches_done: int, saved_replicas: int, replicas: int) -> int:
+    """Batches each of `replicas` ranks skips to continue an epoch of which each of `saved_replicas` ranks had done
+    `batches_done`. Rank r serves batches r, r + W, ... of one plan, so the first batches_done * saved_replicas of
+    the plan were consumed; when that does not divide among the new ranks, each skips the next whole number, so no
+    batch is seen twice (at most replicas - 1 are not seen in that epoch)."""
+    consumed = batches_done * saved_replicas
+    return -(-consumed // replicas)
 
