@@ -200,3 +200,32 @@ def test_bleu_eval_is_off_unless_configured():
     assert isinstance(callback, BleuEval) and callback.every == 3 and callback.config.beam_size == 4
     with pytest.raises(T2TUserError, match="must be >= 1"):
         BleuEval(every=1, num_samples=0)
+
+
+@pytest.mark.parametrize(("to_file", "reference_lines", "needle"), [
+    ("REF", 2, "is the reference file"),  # would have replaced the references with the decodes
+    ("LINK_TO_REF", 2, "is the reference file"),
+    ("FOLDER", 2, "is a folder"),
+    ("UNDER_A_FILE", 2, "lies under the file"),
+    ("out.txt", 3, "has 3 lines but the input has 2"),
+])
+def test_output_and_reference_are_checked_before_anything_is_decoded(to_file, reference_lines, needle, ckpt, tmp_path,
+                                                                     monkeypatch):
+    source, reference = tmp_path / "in.txt", tmp_path / "ref.txt"
+    source.write_text("1 0\n0 1\n")
+    reference.write_text("".join(f"{i}\n" for i in range(reference_lines)))
+    (tmp_path / "link.txt").symlink_to(reference)
+    (tmp_path / "folder").mkdir()
+    names = {"REF": reference, "LINK_TO_REF": tmp_path / "link.txt", "FOLDER": tmp_path / "folder",
+             "UNDER_A_FILE": source / "out.txt", "out.txt": tmp_path / "out.txt"}
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the checkpoint was loaded before the paths were checked")
+
+    monkeypatch.setattr(Translator, "from_checkpoint", no_decoding)
+    with pytest.raises(T2TUserError, match=needle) as error:
+        decode(decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", f"decode.to_file={names[to_file]}",
+                          f"decode.reference={reference}"))
+    assert "\n" not in str(error.value)
+    assert reference.read_text() == "".join(f"{i}\n" for i in range(reference_lines))
+    assert not (tmp_path / "out.txt").exists()
