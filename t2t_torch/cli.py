@@ -148,3 +148,20 @@ def datagen_main() -> None:
     _preflight("datagen", "t2t-datagen")
     with job_logging():
         _datagen_task()
+
+
+def registry_main(argv: list[str] | None = None) -> int:
+    """`t2t-registry [usr_dir=PATH]`: print every registered problem, model and hparams set."""
+    import t2t_torch  # noqa: F401  (registers the built-ins)
+    from t2t_torch import registry
+    from t2t_torch.usr_dir import import_usr_dir
+
+    try:
+        for arg in sys.argv[1:] if argv is None else argv:
+            if arg.startswith("usr_dir="):
+                import_usr_dir(arg.split("=", 1)[1])
+    except T2TUserError as error:
+        print(f"t2t-registry: error: {error}", file=sys.stderr)
+        return 2
+    print(registry.registry_table())
+    return 0

@@ -6,7 +6,7 @@ a user's folder the same way. Hparams sets are the YAML files of the `hparams` c
 `conf/hparams/` plus the `conf/hparams/` of every user folder added with `add_config_dir`.
 
 Duplicate names raise; unknown names raise `UnknownNameError` with the closest registered names.
-`t2t-registry` (or `python -m t2t_torch.registry`) prints everything with a one-line description.
+`t2t-registry` (`t2t_torch.cli.registry_main`) prints everything with a one-line description.
 """
 
 from __future__ import annotations
@@ -154,25 +154,3 @@ def registry_table() -> str:
     lines += ["", f"Hparams sets ({len(files)}):"]
     lines += [f"  {n:<44} {describe(files[n])}" for n in sorted(files)]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`t2t-registry [usr_dir=PATH]`: print every registered problem, model and hparams set."""
-    # Under `python -m t2t_torch.registry` this file runs as __main__: use the package's registry module.
-    from t2t_torch import registry
-    from t2t_torch.errors import T2TUserError
-    from t2t_torch.usr_dir import import_usr_dir
-
-    try:
-        for arg in sys.argv[1:] if argv is None else argv:
-            if arg.startswith("usr_dir="):
-                import_usr_dir(arg.split("=", 1)[1])
-    except T2TUserError as error:
-        print(f"t2t-registry: error: {error}", file=sys.stderr)
-        return 2
-    print(registry.registry_table())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

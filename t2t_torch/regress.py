@@ -33,39 +33,11 @@ from omegaconf import OmegaConf
 
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.recipes import Recipe, all_recipes, cpu_recipes, find_recipe
+from t2t_torch.regress_result import RecipeResult, SeedResult
 from t2t_torch.regress_report import check_plotting, format_value, metric_series, read_metrics, write_report
 
 PROGRAM = "t2t-regress"
 REPO_TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
-
-
-@dataclass
-class SeedResult:
-    """One training run of a recipe: its final metric value (None if it never logged it), time and where it ran."""
-
-    seed: int
-    value: float | None
-    wall_s: float
-    steps: int | None
-    run_dir: Path
-    error: str = ""
-
-
-@dataclass
-class RecipeResult:
-    """A recipe's runs (empty when skipped) and the verdict: PASS, FAIL, SKIP, or PENDING before its first run ends."""
-
-    recipe: Recipe
-    seeds: list[SeedResult]
-    skipped: str = ""
-
-    @property
-    def verdict(self) -> str:
-        if self.skipped:
-            return "SKIP"
-        if not self.seeds:
-            return "PENDING"
-        return "PASS" if all(self.recipe.expected.contains(s.value) for s in self.seeds) else "FAIL"
 
 
 def train_command() -> list[str]:

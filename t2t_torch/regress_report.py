@@ -16,12 +16,8 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from t2t_torch.errors import T2TUserError
-
-if TYPE_CHECKING:
-    from t2t_torch.regress import RecipeResult
+from t2t_torch.regress_result import RecipeResult
 
 TRAIN_LOSS = "train/loss"
 PACKAGES = ("torch", "lightning", "hydra-core")

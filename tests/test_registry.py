@@ -60,6 +60,6 @@ def test_rev_swaps_inputs_and_targets(tmp_path):
 
 
 def test_registry_command_lists_everything():
-    out = subprocess.run([sys.executable, "-m", "t2t_torch.registry"], capture_output=True, text=True, check=True)
+    out = subprocess.run(["t2t-registry"], capture_output=True, text=True, check=True)
     for name in [*t2t_torch.list_problems(), *t2t_torch.list_models(), *t2t_torch.list_hparams()]:
         assert name in out.stdout

@@ -170,9 +170,10 @@ def test_objective_value_names_the_metrics_a_run_logged() -> None:
 
 
 def test_sweeper_target_names_the_plugin_class() -> None:
-    from hydra_plugins.t2t_optuna_sweeper.t2t_optuna_sweeper import T2TOptunaSweeper
+    from hydra_plugins.t2t_optuna_sweeper.t2t_optuna_sweeper import T2TOptunaSweeper, T2TOptunaSweeperConf
 
     assert f"{T2TOptunaSweeper.__module__}.{T2TOptunaSweeper.__name__}" == SWEEPER_TARGET
+    assert T2TOptunaSweeperConf._target_ == SWEEPER_TARGET
 
 
 @pytest.mark.parametrize(

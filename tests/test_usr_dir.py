@@ -22,7 +22,7 @@ def test_usr_dir_problem_and_hparams_train(tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
     assert "word_reverse" in (tmp_path / "run" / "config.yaml").read_text()
 
-    listing = subprocess.run([sys.executable, "-m", "t2t_torch.registry", f"usr_dir={usr_dir}"], capture_output=True,
+    listing = subprocess.run(["t2t-registry", f"usr_dir={usr_dir}"], capture_output=True,
                              text=True, check=True)
     assert "word_reverse" in listing.stdout and "transformer_word_tiny" in listing.stdout
 

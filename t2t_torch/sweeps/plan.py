@@ -34,8 +34,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from hydra_plugins.t2t_optuna_sweeper.t2t_optuna_sweeper import T2TOptunaSweeperConf
-
 from t2t_torch import registry
 from t2t_torch.config_check import explain, first_choice_overrides
 from t2t_torch.datamodules.batching import BatchingConfig
@@ -43,7 +41,9 @@ from t2t_torch.errors import T2TUserError, did_you_mean
 from t2t_torch.optim import OptimConfig
 from t2t_torch.sweeps.search_space import ParamRange, parse_search_space, split_command_line
 
-SWEEPER_TARGET = T2TOptunaSweeperConf._target_  # how a composed config names our sweeper
+# How a composed config names our sweeper: the plugin's T2TOptunaSweeperConf._target_ (tests/test_sweeps.py checks
+# they agree). Not imported from there: the plugin imports this package, and the library stays below its plugin.
+SWEEPER_TARGET = "hydra_plugins.t2t_optuna_sweeper.t2t_optuna_sweeper.T2TOptunaSweeper"
 DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "random")
 LOWER_IS_BETTER = {"loss", "edit_distance"}

@@ -78,9 +78,11 @@ class TextEncoder(abc.ABC):
     Subclasses set `kind`, implement `vocab_size`, `encode`, `_decode_content` (ids already
     stripped of pad/eos and range-checked) and the `_to_payload`/`_from_payload` pair used by
     `save` and `load_encoder`. `encode_batch` should be overridden with a faster batch path.
+    A subclass with a `kind` registers itself for `load_encoder` (the package imports every built-in one).
     """
 
     kind: ClassVar[str]
+    kinds: ClassVar[dict[str, type[TextEncoder]]] = {}  # kind -> class, filled as each subclass is defined
     pad_id: ClassVar[int] = PAD_ID
     eos_id: ClassVar[int] = EOS_ID
     unk_id: ClassVar[int | None] = None
@@ -130,6 +132,14 @@ class TextEncoder(abc.ABC):
         finally:
             tmp.unlink(missing_ok=True)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind is not None:
+            if kind in TextEncoder.kinds:
+                raise TypeError(f"encoder kind '{kind}' is taken by {TextEncoder.kinds[kind].__name__}")
+            TextEncoder.kinds[kind] = cls
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TextEncoder):
             return NotImplemented
@@ -137,16 +147,6 @@ class TextEncoder(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vocab_size={self.vocab_size})"
-
-
-def _encoder_classes() -> dict[str, type[TextEncoder]]:
-    # Imported here because those modules import this one; the table is explicit on purpose.
-    from t2t_torch.text.byte import ByteEncoder
-    from t2t_torch.text.integer import IntegerEncoder
-    from t2t_torch.text.subword import SubwordEncoder
-    from t2t_torch.text.token_file import TokenFileEncoder
-
-    return {cls.kind: cls for cls in (ByteEncoder, IntegerEncoder, SubwordEncoder, TokenFileEncoder)}
 
 
 def _read_document(path: Path) -> dict[str, Any]:
@@ -178,7 +178,7 @@ def load_encoder(path: str | os.PathLike[str]) -> TextEncoder:
         raise EncoderFileError(
             path, f"format_version {header.get('format_version')!r} is not {FORMAT_VERSION}"
         )
-    classes = _encoder_classes()
+    classes = TextEncoder.kinds
     kind = header.get("kind")
     if kind not in classes:
         raise EncoderFileError(path, f"unknown encoder kind {kind!r} (known: {sorted(classes)})")
