@@ -1,4 +1,7 @@
-"""Decode with a trained model: `python decode.py ckpt_path=... [decode.from_file=... decode.to_file=...]` (see README)."""
+"""Decode with a trained model (see README):
+
+    python decode.py ckpt_path=... [decode.from_file=... decode.to_file=...]
+"""
 
 from t2t_torch.decode import decode_main
 

@@ -185,8 +185,8 @@ def main() -> None:
     for beam in (args.beam_size, 1):
         label = f"beam-{beam} decoding" if beam > 1 else "greedy decoding"
         compare(f"{label} ({args.decode_batch} sentences/batch, {args.decode_len} tokens)",
-                lambda: time_decoding(ours, decode_ours, decode_batches, beam, args.decode_len),
-                lambda: time_decoding(hf, decode_hf, decode_batches, beam, args.decode_len),
+                lambda beam=beam: time_decoding(ours, decode_ours, decode_batches, beam, args.decode_len),
+                lambda beam=beam: time_decoding(hf, decode_hf, decode_batches, beam, args.decode_len),
                 sentences, "sentences/s", args.rounds)
 
 

@@ -9,6 +9,11 @@
 Built-in problems and models are imported explicitly below, so the registry is never silently empty.
 """
 
+# Built-ins: every module that registers something is imported here, explicitly.
+from t2t_torch.datamodules import algorithmic as _algorithmic  # noqa: F401
+from t2t_torch.datamodules import translate as _translate  # noqa: F401
+from t2t_torch.datamodules import translate_bible as _translate_bible  # noqa: F401
+from t2t_torch.models import transformer as _transformer  # noqa: F401
 from t2t_torch.registry import (
     list_hparams,
     list_models,
@@ -18,12 +23,6 @@ from t2t_torch.registry import (
     register_model,
     register_problem,
 )
-
-# Built-ins: every module that registers something is imported here, explicitly.
-from t2t_torch.datamodules import algorithmic as _algorithmic  # noqa: F401
-from t2t_torch.datamodules import translate as _translate  # noqa: F401
-from t2t_torch.datamodules import translate_bible as _translate_bible  # noqa: F401
-from t2t_torch.models import transformer as _transformer  # noqa: F401
 
 __all__ = ["list_hparams", "list_models", "list_problems", "model", "problem", "register_model", "register_problem"]
 __version__ = "0.1.0"

@@ -5,8 +5,8 @@
     t2t-avg-checkpoints a.ckpt b.ckpt c.ckpt --output_path avg.ckpt
     python decode.py ckpt_path=outputs/RUN/avg/avg-last8-step<S>.ckpt
 
-A run dir's checkpoints are the `*.ckpt` files of `RUN/checkpoints/` (train with `keep_checkpoint_max=N` to keep
-one per validation), ordered by their global step; files of one folder with the same step (`last.ckpt` and `step-S.ckpt`)
+A run dir's checkpoints are the `*.ckpt` files of `RUN/checkpoints/` (train with `keep_checkpoint_max=N` to keep one
+per validation), ordered by their global step; files of one folder with the same step (`last.ckpt` and `step-S.ckpt`)
 count once. Floating-point weights are averaged in float64 and cast back; other tensors are taken from the newest
 checkpoint. The output holds the averaged `state_dict` with the newest checkpoint's `hyper_parameters`, step and
 stored vocabulary (no optimizer state: it is for decoding and evaluation, not for resuming) and is written
@@ -113,14 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="t2t-avg-checkpoints", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="a run dir (or its checkpoints/ folder), or .ckpt files")
     parser.add_argument("--n", type=int, default=8, help="how many of the newest checkpoints to average (8)")
-    parser.add_argument("--output_path", default=None, help="the averaged .ckpt (default: RUN/avg/avg-lastN-stepS.ckpt)")
+    parser.add_argument("--output_path", default=None,
+                        help="the averaged .ckpt (default: RUN/avg/avg-lastN-stepS.ckpt)")
     args = parser.parse_args(argv)
     try:
         if args.n < 1:
             raise T2TUserError(f"--n must be >= 1, got {args.n}")
         chosen = last_checkpoints(find_checkpoints(args.paths), args.n)
         steps, paths = [s for s, _ in chosen], [p for _, p in chosen]
-        output = Path(args.output_path).expanduser() if args.output_path else default_output(args.paths, args.n, steps[-1])
+        if args.output_path:
+            output = Path(args.output_path).expanduser()
+        else:
+            output = default_output(args.paths, args.n, steps[-1])
         if output.resolve() in {p.resolve() for p in paths}:
             raise T2TUserError(f"--output_path '{output}' is one of the inputs: pass another --output_path")
         AtomicCheckpointIO().save_checkpoint(average_checkpoints(paths), output)

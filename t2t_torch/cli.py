@@ -119,9 +119,9 @@ def _datagen_task(cfg: DictConfig) -> None:
 def job_logging() -> Iterator[None]:
     """Hydra configures logging for each job (handlers bound to the streams of that moment, and a log file in the run
     directory) and never removes them; here they live as long as the job. Afterwards every logger that existed
-    before gets back the handlers, level and flags it had, and the handlers the job added to it are closed. This matters when an entry point
-    runs in-process (tests, notebooks): a handler bound to a stream that is closed later (a test's captured stdout)
-    would fail on every later log call ('I/O operation on closed file')."""
+    before gets back the handlers, level and flags it had, and the handlers the job added to it are closed. This
+    matters when an entry point runs in-process (tests, notebooks): a handler bound to a stream that is closed later
+    (a test's captured stdout) would fail on every later log call ('I/O operation on closed file')."""
     manager = logging.Logger.manager
     loggers = [logging.getLogger(), *(lg for lg in manager.loggerDict.values() if isinstance(lg, logging.Logger))]
     before = {id(lg): (lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers}

@@ -110,7 +110,8 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
     if "model" in cfg and isinstance(cfg.get("hparams"), DictConfig):
         config_class = getattr(registry.model_class(str(cfg.model.name)), "config_class", None)
         if config_class is not None:  # its own checks (e.g. __post_init__) run as it is built
-            dataclass_from_mapping(config_class, OmegaConf.to_container(cfg.hparams.get("model"), resolve=True), "model")
+            model_hparams = OmegaConf.to_container(cfg.hparams.get("model"), resolve=True)
+            dataclass_from_mapping(config_class, model_hparams, "model")
 
 
 def check_run_dir(cfg: DictConfig, multirun: bool = False) -> None:

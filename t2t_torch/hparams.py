@@ -22,6 +22,7 @@ def dataclass_from_mapping(cls: type[D], values: Mapping[str, Any] | None, secti
     for key in values:
         if key not in names:
             raise T2TUserError(
-                f"unknown hparam '{section}.{key}'.{did_you_mean(key, names)} Known {section} hparams: {', '.join(names)}"
+                f"unknown hparam '{section}.{key}'.{did_you_mean(key, names)}"
+                f" Known {section} hparams: {', '.join(names)}"
             )
     return cls(**values)

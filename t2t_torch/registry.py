@@ -12,7 +12,6 @@ Duplicate names raise; unknown names raise `UnknownNameError` with the closest r
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -42,7 +41,8 @@ def _register(table: dict[str, type], kind: str, name: str | None) -> Callable[[
     def decorator(cls: T) -> T:
         key = name or default_name(cls)
         if key in table and table[key] is not cls:
-            raise ValueError(f"{kind} '{key}' is already registered by {table[key].__module__}.{table[key].__qualname__}")
+            owner = table[key]
+            raise ValueError(f"{kind} '{key}' is already registered by {owner.__module__}.{owner.__qualname__}")
         if kind == "problem" and key.endswith(REVERSED_SUFFIX):
             raise ValueError(f"problem names may not end in '{REVERSED_SUFFIX}': that suffix is added automatically")
         table[key] = cls

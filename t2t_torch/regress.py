@@ -33,8 +33,8 @@ from omegaconf import OmegaConf
 
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.recipes import Recipe, all_recipes, cpu_recipes, find_recipe
-from t2t_torch.regress_result import RecipeResult, SeedResult
 from t2t_torch.regress_report import check_plotting, format_value, metric_series, read_metrics, write_report
+from t2t_torch.regress_result import RecipeResult, SeedResult
 
 PROGRAM = "t2t-regress"
 REPO_TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
@@ -205,14 +205,16 @@ def list_recipes() -> None:
             continue
         expected = recipe.expected
         note = recipe.skip_reason()
-        print(f"{name:45s} {expected.scale:4s} {expected.metric} {expected.band()}" + (f"  [skipped: {note}]" if note else ""))
+        skipped = f"  [skipped: {note}]" if note else ""
+        print(f"{name:45s} {expected.scale:4s} {expected.metric} {expected.band()}" + skipped)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("items", nargs="*", metavar="RECIPE|KEY=VALUE",
-                        help="recipes to run; KEY=VALUE items are Hydra overrides passed to every run (e.g. data_dir=...)")
+                        help="recipes to run; KEY=VALUE items are Hydra overrides passed to every run"
+                             " (e.g. data_dir=...)")
     parser.add_argument("--all-cpu", action="store_true", help="run every CPU-scale recipe (expected.scale: cpu)")
     parser.add_argument("--seeds", help="comma-separated seeds (default: each recipe's first established seed)")
     parser.add_argument("--report-dir", type=Path, help="where runs and the report go (default outputs/regress/<time>)")

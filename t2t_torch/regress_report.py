@@ -16,6 +16,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+
 from t2t_torch.errors import T2TUserError
 from t2t_torch.regress_result import RecipeResult
 
@@ -51,11 +52,14 @@ def check_plotting() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise T2TUserError("t2t-regress draws learning curves with matplotlib: pip install 't2t-torch[regress]'") from None
+        raise T2TUserError(
+            "t2t-regress draws learning curves with matplotlib: pip install 't2t-torch[regress]'"
+        ) from None
 
 
 def git_commit() -> str:
-    """The commit of the checkout this package runs from, with '-dirty' for uncommitted changes; 'unknown' outside git."""
+    """The commit of the checkout this package runs from, with '-dirty' for uncommitted changes; 'unknown' outside
+    git."""
     root = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
@@ -82,7 +86,8 @@ def hardware() -> str:
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        lines = cpuinfo.read_text().splitlines()
+        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
         cpu = names[0] if names else cpu
     text = f"{cpu} x{os.cpu_count()} CPUs"
     import torch

@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from t2t_torch import registry
 from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
-from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
+from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
@@ -111,7 +111,8 @@ def check_same_run(last: Path, cfg: DictConfig) -> None:
         return  # a checkpoint without its config (not written by t2t-train): check_checkpoint_matches decides
     differences = first_differences(saved, OmegaConf.to_container(cfg, resolve=True))
     if differences:
-        raise T2TUserError(f"run directory '{last.parents[1]}' holds a run with other settings ({'; '.join(differences)}):"
+        raise T2TUserError(f"run directory '{last.parents[1]}' holds a run with other settings"
+                           f" ({'; '.join(differences)}):"
                            " repeat that run's command to resume it, or pass hydra.run.dir=<another folder>")
 
 

@@ -12,7 +12,10 @@ def examples(name, tmp_path, split="train", **settings):
     problem = t2t_torch.problem(name, **{"train_size": 200, "dev_size": 50, **settings})
     problem.generate_data(tmp_path)
     dataset = problem.dataset(split, tmp_path)
-    return [((dataset[i]["inputs"][:-1] - SHIFT).tolist(), (dataset[i]["targets"][:-1] - SHIFT).tolist()) for i in range(len(dataset))]
+    return [
+        ((dataset[i]["inputs"][:-1] - SHIFT).tolist(), (dataset[i]["targets"][:-1] - SHIFT).tolist())
+        for i in range(len(dataset))
+    ]
 
 
 def test_reverse_and_identity(tmp_path):

@@ -19,8 +19,8 @@ def test_bucket_boundaries_match_t2t():
     assert bucket_boundaries(20) == [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
     bounds = bucket_boundaries(256)
     assert bounds[0] == 8 and bounds[-1] < 256
-    assert all(b > a for a, b in zip(bounds, bounds[1:]))
-    assert all(b <= max(a + 1, int(a * 1.1)) for a, b in zip(bounds, bounds[1:]))
+    assert all(b > a for a, b in zip(bounds, bounds[1:], strict=False))
+    assert all(b <= max(a + 1, int(a * 1.1)) for a, b in zip(bounds, bounds[1:], strict=False))
     with pytest.raises(T2TUserError):
         bucket_boundaries(100, length_bucket_step=1.0)
 

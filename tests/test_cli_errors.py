@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import compose, tiny
 from hydra.core.global_hydra import GlobalHydra
 
 import t2t_torch
+from helpers import compose, tiny
 from t2t_torch import cli, registry
 from t2t_torch.train import train
 

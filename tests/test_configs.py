@@ -9,10 +9,10 @@ from typing import Any
 import lightning as L
 import pytest
 import yaml
-from helpers import compose
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import t2t_torch  # noqa: F401  (registers the built-ins)
+from helpers import compose
 from t2t_torch import registry
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.hparams import dataclass_from_mapping
@@ -153,15 +153,19 @@ def test_hparams_sets_instantiate(name, tmp_path):
 
 def test_t2t_values_of_named_sets(tmp_path):
     base = compose(["hparams=transformer_base"], tmp_path).hparams
-    assert (base.model.hidden_size, base.model.num_hidden_layers, base.model.filter_size, base.model.num_heads) == (512, 6, 2048, 8)
+    model = base.model
+    assert (model.hidden_size, model.num_hidden_layers, model.filter_size, model.num_heads) == (512, 6, 2048, 8)
     assert base.optim.optimizer_adam_beta2 == 0.997 and base.optim.learning_rate_constant == 2.0
     big = compose(["hparams=transformer_big"], tmp_path).hparams
-    assert (big.model.hidden_size, big.model.filter_size, big.model.num_heads, big.batching.batch_size) == (1024, 4096, 16, 2048)
+    assert (big.model.hidden_size, big.model.filter_size, big.model.num_heads, big.batching.batch_size) == (
+        1024, 4096, 16, 2048
+    )
     assert big.model.layer_prepostprocess_dropout == 0.3
     single = compose(["hparams=transformer_base_single_gpu"], tmp_path).hparams
     assert single.batching.batch_size == 1024 and single.optim.learning_rate_warmup_steps == 16000
     tiny = compose(["hparams=transformer_tiny"], tmp_path).hparams
-    assert (tiny.model.num_hidden_layers, tiny.model.hidden_size, tiny.model.filter_size, tiny.model.num_heads) == (2, 128, 512, 4)
+    model = tiny.model
+    assert (model.num_hidden_layers, model.hidden_size, model.filter_size, model.num_heads) == (2, 128, 512, 4)
 
 
 @pytest.mark.parametrize("name", [n for n in GROUPS["trainer"] if n in ("default", "cpu", "ddp_cpu")])

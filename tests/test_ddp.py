@@ -10,9 +10,9 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-from helpers import compose, tiny
 from omegaconf import OmegaConf
 
+from helpers import compose, tiny
 from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
 from t2t_torch.datamodules.batching import BatchingConfig, TokenBucketBatchSampler
 from t2t_torch.hparams import dataclass_from_mapping

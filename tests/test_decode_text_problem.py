@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from helpers import compose
 from omegaconf import OmegaConf
-from text_fixtures import offline_config
 
+from helpers import compose
 from t2t_torch.decode import decode
 from t2t_torch.decoding.translator import Translator, problem_from_hparams
 from t2t_torch.errors import T2TUserError
@@ -22,6 +21,7 @@ from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, served_voca
 from t2t_torch.models.text2text_module import Text2TextModule
 from t2t_torch.text import SubwordEncoder
 from t2t_torch.train import check_checkpoint_matches, train
+from text_fixtures import offline_config
 
 SETTINGS = [
     "problem=text2text_files_rev", "hparams=transformer_tiny", "hparams.model.hidden_size=32",

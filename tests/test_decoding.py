@@ -217,7 +217,7 @@ def test_alpha_moves_preference_from_short_to_long_hypothesis():
     )
     short_log_prob = (log_table[PAD_ID, short] + log_table[short, EOS_ID]).item()
     path = [PAD_ID, l1, l2, l3, l4, EOS_ID]
-    long_log_prob = sum(log_table[s, t].item() for s, t in zip(path, path[1:]))
+    long_log_prob = sum(log_table[s, t].item() for s, t in zip(path, path[1:], strict=False))
     assert short_log_prob > long_log_prob  # the short one is more probable ...
 
     no_penalty = beam_search(fn, 1, 2, 10, 8, alpha=0.0)

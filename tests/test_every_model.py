@@ -6,11 +6,11 @@ import math
 import lightning as L
 import pytest
 import torch
-from helpers import QUIET_TRAINER, TINY_PROBLEM, compose
 from omegaconf import OmegaConf
 
 import t2t_torch
 import t2t_torch.train
+from helpers import QUIET_TRAINER, TINY_PROBLEM, compose
 from t2t_torch.train import build_problem, train
 
 SHRINK = {"hidden_size": 16, "filter_size": 32, "num_heads": 2}
@@ -65,3 +65,13 @@ def test_fast_dev_run(model_name, tmp_path, monkeypatch):
     assert [step for step, _ in recorder.steps] == [1, 2] and recorder.final_step == 2  # two real optimizer steps
     assert all(math.isfinite(loss) and loss > 0 for _, loss in recorder.steps), recorder.steps
     assert 0.0 <= metrics["padding_fraction"] < 1.0
+
+
+@pytest.mark.parametrize("hparams_set", t2t_torch.list_hparams())
+def test_debug_fast_runs_with_every_hparams_set(hparams_set, tmp_path):
+    """`debug=fast` (the README's "does it run?") plans the learning-rate schedule over the run's own max_steps, not
+    over Lightning's one debug step (a cosine schedule with warmup refused that)."""
+    shrink = [f"hparams.model.{k}={v}" for k, v in SHRINK.items()]
+    cfg = compose([*TINY_PROBLEM, "debug=fast", f"hparams={hparams_set}", *shrink, "hparams.batching.batch_size=64",
+                   "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"], tmp_path)
+    assert 0.0 <= train(cfg)["padding_fraction"] < 1.0

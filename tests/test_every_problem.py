@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from text_fixtures import offline_config
-
 import t2t_torch
 from t2t_torch import registry
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
+from text_fixtures import offline_config
 
 TINY_SETTINGS = {"train_size": 30, "dev_size": 6, "train_length": 6, "dev_length": 9}
 PROBLEMS = t2t_torch.list_problems()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import compose, tiny
 
+from helpers import compose, tiny
 from t2t_torch.train import train
 
 EXPECTED = Path(__file__).parent / "data" / "tiny_run_losses.json"
@@ -49,8 +49,8 @@ def test_first_losses_match_checked_in_values(tmp_path, pinned_numerics):
     expected = json.loads(EXPECTED.read_text())["losses"]
     got = first_losses(tmp_path)
     assert len(got) == len(expected) == 20
-    assert all(abs(a - b) <= RELATIVE_TOLERANCE * max(1.0, abs(b)) for a, b in zip(got, expected)), \
-        list(zip(got, expected))
+    assert all(abs(a - b) <= RELATIVE_TOLERANCE * max(1.0, abs(b)) for a, b in zip(got, expected, strict=True)), \
+        list(zip(got, expected, strict=True))
 
 
 if __name__ == "__main__" and "--update" in sys.argv:

@@ -32,7 +32,8 @@ def test_multirun_over_a_key_trains_every_combination(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     for job, lr in ((0, 0.1), (1, 0.2)):
         assert (sweep / str(job) / "checkpoints" / "last.ckpt").is_file()
-        assert f"hparams.optim.learning_rate_constant={lr}" in (sweep / str(job) / ".hydra" / "overrides.yaml").read_text()
+        overrides = (sweep / str(job) / ".hydra" / "overrides.yaml").read_text()
+        assert f"hparams.optim.learning_rate_constant={lr}" in overrides
 
 
 def test_local_parallel_launcher_runs_trials_as_processes(tmp_path: Path) -> None:

@@ -139,12 +139,12 @@ def test_agrees_with_torch_adafactor_where_definitions_coincide(relative_step: b
                                       beta2_decay=-0.8, d=1.0)
     gen = torch.Generator().manual_seed(2)
     for _ in range(25):
-        for a, b in zip(ours, theirs):
+        for a, b in zip(ours, theirs, strict=True):
             a.grad = torch.randn(a.shape, generator=gen)
             b.grad = a.grad.clone()
         mine.step()
         reference.step()
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-5, atol=1e-6)
     assert not torch.equal(ours[0].detach(), make_pair(shapes)[0][0].detach())
 
@@ -155,13 +155,13 @@ def test_bf16_params_step_with_fp32_state() -> None:
     optimizer_bf16, optimizer_fp32 = Adafactor(bf16, lr=0.05), Adafactor(reference, lr=0.05)
     for seed in range(3):
         one_step(bf16, optimizer_bf16, seed)
-        for p, q in zip(reference, bf16):
+        for p, q in zip(reference, bf16, strict=True):
             p.grad = q.grad.float()
         optimizer_fp32.step()
     assert all(p.dtype == torch.bfloat16 for p in bf16)
     assert all(v.dtype == torch.float32 for s in optimizer_bf16.state.values() for v in s.values()
                if isinstance(v, torch.Tensor))
-    for p, q in zip(bf16, reference):
+    for p, q in zip(bf16, reference, strict=True):
         torch.testing.assert_close(p.detach().float(), q.detach(), rtol=2e-2, atol=2e-2)  # bf16 rounding
     assert not torch.equal(bf16[0].detach(), ours[0].detach().to(torch.bfloat16))
 
@@ -182,13 +182,13 @@ def test_state_dict_round_trip_continues_identically() -> None:
     first, second = make_pair([(6, 4), (4,)])
     opt_first = Adafactor(first, lr=0.1, beta1=0.9)
     one_step(first, opt_first, seed=0)
-    for p, q in zip(first, second):
+    for p, q in zip(first, second, strict=True):
         q.data.copy_(p.detach())
     opt_second = Adafactor(second, lr=0.1, beta1=0.9)
     opt_second.load_state_dict(copy.deepcopy(opt_first.state_dict()))  # as through a checkpoint file
     one_step(first, opt_first, seed=1)
     one_step(second, opt_second, seed=1)
-    for p, q in zip(first, second):
+    for p, q in zip(first, second, strict=True):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=0, atol=0)
 
 

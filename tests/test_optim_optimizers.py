@@ -105,7 +105,7 @@ def test_adam_weight_decay_equals_t2t_l2_loss() -> None:
         (loss_of(reference, batch(seed)) + 0.1 * l2).backward()  # T2T: loss += weight_decay * l2_loss
         opt_decayed.step()
         opt_reference.step()
-    for p, q in zip(decayed.parameters(), reference.parameters()):
+    for p, q in zip(decayed.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
@@ -125,11 +125,11 @@ def test_multistep_accumulation_equals_one_large_batch() -> None:
             part = slice(i * micro, (i + 1) * micro)
             (loss_of(accumulated, (inputs[part], targets[part])) / k).backward()
         loss_of(large, (inputs, targets)).backward()
-        for p, q in zip(accumulated.parameters(), large.parameters()):
+        for p, q in zip(accumulated.parameters(), large.parameters(), strict=True):
             torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7)
         opt_accumulated.step()
         opt_large.step()
-    for p, q in zip(accumulated.parameters(), large.parameters()):
+    for p, q in zip(accumulated.parameters(), large.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert not torch.equal(next(accumulated.parameters()), next(tiny_model().parameters()))
 
@@ -159,7 +159,7 @@ def test_adafactor_from_config_steps_bf16_model() -> None:
     loss_of(model, batch(0)).float().backward()
     optimizer.step()
     assert all(p.dtype == torch.bfloat16 for p in model.parameters())
-    assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), before))
+    assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fused AdamW needs CUDA parameters")

@@ -1,7 +1,6 @@
 """The registry: listing, lookups with close matches, duplicates, `_rev`, and the t2t-registry command."""
 
 import subprocess
-import sys
 
 import pytest
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers import compose, tiny
 
+from helpers import compose, tiny
 from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossError, first_nonfinite_module
 from t2t_torch.errors import T2TUserError
@@ -120,7 +120,8 @@ def test_first_nonfinite_module_finds_the_culprit():
 
 def test_sigterm_saves_checkpoint_and_relaunch_resumes(tmp_path):
     args = [sys.executable, str(REPO / "train.py"), *tiny(["trainer.max_steps=600", "trainer.val_check_interval=1000",
-            "trainer.limit_val_batches=1", "problem.train_size=2000", f"data_dir={tmp_path}/data", "hydra.run.dir=run"])]
+            "trainer.limit_val_batches=1", "problem.train_size=2000", f"data_dir={tmp_path}/data",
+            "hydra.run.dir=run"])]
     process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = tmp_path / "run" / "csv"
     deadline = time.time() + 120

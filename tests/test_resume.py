@@ -11,10 +11,10 @@ import signal
 import lightning as L
 import pytest
 import torch
-from helpers import compose, tiny
 from omegaconf import OmegaConf
 
 import t2t_torch.train as train_module
+from helpers import compose, tiny
 from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
 from t2t_torch.errors import StoppedBySignal
 from t2t_torch.train import train

@@ -3,13 +3,11 @@ silently resumes the other), a relaunch of the same command finds its own, and a
 was trained with other settings, or `resume=false` over an existing last.ckpt, is a one-line error that leaves
 the checkpoint untouched."""
 
-from pathlib import Path
-
 import pytest
-from helpers import compose, tiny
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from helpers import compose, tiny
 from t2t_torch.config_check import _compose
 from t2t_torch.config_store import register_configs
 from t2t_torch.errors import T2TUserError

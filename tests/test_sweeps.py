@@ -21,11 +21,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import TINY_PROBLEM
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from optuna.distributions import FloatDistribution, IntDistribution
 
+from helpers import TINY_PROBLEM
 from t2t_torch import cli
 from t2t_torch.config_store import register_configs
 from t2t_torch.errors import T2TUserError
@@ -195,9 +195,11 @@ def test_malformed_ranges_are_one_line(spec: dict, message: str) -> None:
 
 
 def test_ranges_and_command_line_sweeps_become_optuna_distributions() -> None:
-    space = parse_search_space({"hparams.optim.learning_rate_constant": {"low": 0.3, "high": 3.0, "log": True},
-                                "hparams.model.num_hidden_layers": {"type": "int", "low": 1, "high": 5, "step": 2},
-                                "hparams.optim.learning_rate_schedule": {"choices": ["constant*linear_warmup", "legacy"]}})
+    space = parse_search_space({
+        "hparams.optim.learning_rate_constant": {"low": 0.3, "high": 3.0, "log": True},
+        "hparams.model.num_hidden_layers": {"type": "int", "low": 1, "high": 5, "step": 2},
+        "hparams.optim.learning_rate_schedule": {"choices": ["constant*linear_warmup", "legacy"]},
+    })
     fixed, sweeps = split_command_line(["trainer.max_steps=3", "hparams=transformer_tiny,transformer_small"])
     assert fixed == ["trainer.max_steps=3"] and sweeps["hparams"].choices == ("transformer_tiny", "transformer_small")
     dists = distributions({**space, **sweeps})

@@ -16,6 +16,7 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.text import SubwordEncoder
 from text_fixtures import SMALL_VOCAB, pairs, write_parallel, write_tsv
 
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> dict[str, object]:
     """data_files for text2text_files: parallel train files, a TSV dev file, a gzipped TSV test file."""

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["hparams.model.hidden_size=16", "hparams.model.filter_size=32", "hparams.model.num_heads=2", "hparams.optim.learning_rate_warmup_steps=1",
-        "problem.train_size=60", "problem.dev_size=8", "trainer.max_steps=3", "trainer.val_check_interval=3",
-        "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+TINY = ["hparams.model.hidden_size=16", "hparams.model.filter_size=32", "hparams.model.num_heads=2",
+        "hparams.optim.learning_rate_warmup_steps=1", "problem.train_size=60", "problem.dev_size=8",
+        "trainer.max_steps=3", "trainer.val_check_interval=3", "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu"]
 
 
 def test_usr_dir_problem_and_hparams_train(tmp_path):

@@ -8,7 +8,8 @@ Why a sweeper of our own rather than hydra-optuna-sweeper (1.3.0, the newest; ch
 - even pinned so, rerunning a sweep on its storage does not resume it: every run asks `n_trials` more trials,
   numbers its jobs from 0 again (in a fixed sweep dir: into the first run's trial directories), and neither
   finishes interrupted trials nor retries failed ones;
-- its ranges are a string DSL (`tag(log, interval(0.3, 3.0))`); ours are YAML mappings (`t2t_torch.sweeps.search_space`).
+- its ranges are a string DSL (`tag(log, interval(0.3, 3.0))`); ours are YAML mappings
+  (`t2t_torch.sweeps.search_space`).
 
 How a sweep runs: the plan is checked (`t2t_torch.sweeps.plan`, one line and exit status 2 on bad input, before any
 trial); the study lives in `<sweep dir>/optuna.db` (`hydra.sweeper.storage` to use another Optuna storage URL) and
@@ -17,16 +18,17 @@ resumes as `t2t_torch.sweeps.study` describes; each batch asks `n_jobs` trials a
 submitit jobs); trial N runs in `<sweep dir>/trial_N` (this sweeper sets `hydra.sweep.subdir`); a trial that raises
 counts against `max_failures` (one that raised a `T2TUserError`, bad input such as a sampled warmup longer than the
 run, is reported in one line); a trial that ends without metrics (SIGTERM) stops the sweep, to be resumed; after every
-batch `results.csv`, `results.md` and `best.yaml` are rewritten (`t2t_torch.sweeps.results`). This module is imported by Hydra's plugin scan at every start, so it
-imports Optuna and t2t_torch only when a sweep runs. (No `from __future__ import annotations` here: Hydra's scan runs
-this module before putting it in sys.modules, and dataclasses then cannot resolve string annotations.)
+batch `results.csv`, `results.md` and `best.yaml` are rewritten (`t2t_torch.sweeps.results`). This module is imported
+by Hydra's plugin scan at every start, so it imports Optuna and t2t_torch only when a sweep runs. (No
+`from __future__ import annotations` here: Hydra's scan runs this module before putting it in sys.modules, and
+dataclasses then cannot resolve string annotations.)
 """
 
 import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
@@ -47,9 +49,9 @@ class T2TOptunaSweeperConf:
     max_failures: int = 0  # failed trials tolerated in one run before the sweep stops
     sampler: str = "tpe"  # tpe | random
     seed: int = 0
-    study_name: Optional[str] = None  # default: the hparams_search name
-    storage: Optional[str] = None  # default: sqlite:///<sweep dir>/optuna.db
-    params: Dict[str, Any] = field(default_factory=dict)  # key -> {type, low, high, log, step, choices}
+    study_name: str | None = None  # default: the hparams_search name
+    storage: str | None = None  # default: sqlite:///<sweep dir>/optuna.db
+    params: dict[str, Any] = field(default_factory=dict)  # key -> {type, low, high, log, step, choices}
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="t2t_optuna", node=T2TOptunaSweeperConf, provider="t2t_torch")
@@ -59,7 +61,7 @@ class T2TOptunaSweeper(Sweeper):
     """Ask/tell loop over a Hydra launcher; settings are read from `hydra.sweeper` of the composed config."""
 
     def __init__(self, **settings: Any) -> None:  # the T2TOptunaSweeperConf fields; read from self.config instead
-        self.config: Optional[DictConfig] = None
+        self.config: DictConfig | None = None
         self.launcher = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -67,7 +69,7 @@ class T2TOptunaSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
                                                                 task_function=task_function)
 
-    def sweep(self, arguments: List[str]) -> Any:
+    def sweep(self, arguments: list[str]) -> Any:
         from t2t_torch.errors import T2TUserError
 
         try:
@@ -76,8 +78,9 @@ class T2TOptunaSweeper(Sweeper):
             print(f"t2t-train: error: {error}", file=sys.stderr)
             sys.exit(2)
 
-    def _sweep(self, arguments: List[str]) -> Optional[Dict[str, Any]]:
-        from t2t_torch.sweeps import results, study as studies
+    def _sweep(self, arguments: list[str]) -> dict[str, Any] | None:
+        from t2t_torch.sweeps import results
+        from t2t_torch.sweeps import study as studies
         from t2t_torch.sweeps.plan import make_plan
 
         assert self.config is not None
@@ -125,7 +128,7 @@ class T2TOptunaSweeper(Sweeper):
             returns = self.launcher.launch([self._overrides(plan, n, p) for n, p in batch], initial_job_idx=batch[0][0])
             # JobReturn keeps a failed job's exception in _return_value; its return_value property would re-raise it
             outcomes = [studies.record(study, number, ret.status == JobStatus.COMPLETED, ret._return_value)
-                        for (number, _), ret in zip(batch, returns)]
+                        for (number, _), ret in zip(batch, returns, strict=True)]
             for outcome in outcomes:
                 if outcome.state == "failed":
                     log.error("Trial %d failed: %s", outcome.number, outcome.message)
@@ -142,7 +145,7 @@ class T2TOptunaSweeper(Sweeper):
                                    f" raise hydra.sweeper.max_failures={max_failures} to go on past such trials)")
 
     @staticmethod
-    def _overrides(plan: Any, number: int, params: Dict[str, Any]) -> List[str]:
+    def _overrides(plan: Any, number: int, params: dict[str, Any]) -> list[str]:
         from t2t_torch.sweeps.results import trial_dir_name
 
         searched = [plan.space[key].override(value) for key, value in params.items() if key in plan.space]

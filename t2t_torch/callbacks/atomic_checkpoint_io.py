@@ -54,7 +54,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 raise _write_error(target, cause) from error
             raise
 
-    def load_checkpoint(self, path: str | os.PathLike, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path: str | os.PathLike, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         return load_checkpoint_file(path, map_location)
 
 

@@ -49,7 +49,10 @@ class AlgorithmicProblem(TokenSequenceProblem):
         return {"inputs": IntegerEncoder(info.input_vocab_size), "targets": IntegerEncoder(info.target_vocab_size)}
 
     def generate_encoded_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, list[int]]]:
-        max_length, size = (self.train_length, self.train_size) if split == "train" else (self.dev_length, self.dev_size)
+        if split == "train":
+            max_length, size = self.train_length, self.train_size
+        else:
+            max_length, size = self.dev_length, self.dev_size
         rng = np.random.default_rng([self.random_seed, self.splits.index(split)])
         for _ in range(size):
             inputs, targets = self.sample(rng, max_length)

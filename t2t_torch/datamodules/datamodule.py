@@ -82,7 +82,8 @@ class ProblemDataModule(L.LightningDataModule):
         if kept < len(lengths):
             log.info("Dropped %d training examples longer than max_length=%d", len(lengths) - kept,
                      self.batching.effective_max_length)
-        log.info("Train batches per epoch: %d, padding fraction: %.1f%%", len(sampler), 100 * sampler.padding_fraction())
+        log.info("Train batches per epoch: %d, padding fraction: %.1f%%", len(sampler),
+                 100 * sampler.padding_fraction())
         self._train_sampler = sampler
         return self._loader("train", sampler)
 

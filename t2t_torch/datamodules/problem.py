@@ -193,11 +193,15 @@ def check_data_dir(data_dir: str | Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise T2TUserError(f"cannot create data_dir '{path}' ({error.strerror}): pass a writable data_dir=<folder>")
+        raise T2TUserError(
+            f"cannot create data_dir '{path}' ({error.strerror}): pass a writable data_dir=<folder>"
+        ) from error
     probe = path / f".t2t_write_test-{os.getpid()}-{threading.get_ident()}"  # unique: ranks check at once
     try:
         probe.touch()
         probe.unlink()
     except OSError as error:
-        raise T2TUserError(f"data_dir '{path}' is not writable ({error.strerror}): pass a writable data_dir=<folder>")
+        raise T2TUserError(
+            f"data_dir '{path}' is not writable ({error.strerror}): pass a writable data_dir=<folder>"
+        ) from error
     return path

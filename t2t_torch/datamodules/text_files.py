@@ -74,7 +74,9 @@ def check_readable(path: Path, setting: str = "problem.data_files") -> None:
         with open(path, "rb") as handle:
             handle.read(1)
     except OSError as error:
-        raise T2TUserError(f"cannot read data file '{path}' ({error.strerror}): fix its permissions or the path")
+        raise T2TUserError(
+            f"cannot read data file '{path}' ({error.strerror}): fix its permissions or the path"
+        ) from error
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -99,7 +101,9 @@ def _lines(path: Path) -> Iterator[str]:
                     ) from None
                 yield line.rstrip("\r\n")
         except (OSError, EOFError) as error:  # e.g. a truncated .gz file
-            raise T2TUserError(f"cannot read '{path}' after line {number} ({error}): the file is corrupt or truncated")
+            raise T2TUserError(
+                f"cannot read '{path}' after line {number} ({error}): the file is corrupt or truncated"
+            ) from error
 
 
 def corpus_paths(corpus: LocalCorpus) -> tuple[Path, ...]:

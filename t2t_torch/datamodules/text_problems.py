@@ -302,7 +302,9 @@ class Text2TextProblem(TokenSequenceProblem):
         if self.data_files is None:
             return {}
         return {
-            split: [path for corpus in parse_split_files(self.data_files[split], split) for path in corpus_paths(corpus)]
+            split: [
+                path for corpus in parse_split_files(self.data_files[split], split) for path in corpus_paths(corpus)
+            ]
             for split in self.splits
         }
 

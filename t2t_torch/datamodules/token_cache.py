@@ -1,9 +1,9 @@
 """On-disk cache of token-id sequences, memory-mapped for reading (replaces T2T's sharded TFRecord files).
 
-One folder per split (and fingerprint) holds, per feature, `<feature>.tokens.bin` (int32 ids, all examples concatenated) and
-`<feature>.offsets.npy` (int64, num_examples + 1 boundaries), plus `manifest.json`, written last. Writing streams
-(memory stays bounded on a corpus of any size) into temporary files that are renamed into place, and the manifest
-only appears once everything else is complete — so a half-written cache is never taken for a finished one.
+One folder per split (and fingerprint) holds, per feature, `<feature>.tokens.bin` (int32 ids, all examples concatenated)
+and `<feature>.offsets.npy` (int64, num_examples + 1 boundaries), plus `manifest.json`, written last. Writing streams
+(memory stays bounded on a corpus of any size) into temporary files that are renamed into place, and the manifest only
+appears once everything else is complete — so a half-written cache is never taken for a finished one.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ class TokenCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as error:
-            raise T2TUserError(f"corrupt cache manifest {self.path / MANIFEST} ({error}): delete {self.path} and rerun")
+            raise T2TUserError(
+                f"corrupt cache manifest {self.path / MANIFEST} ({error}): delete {self.path} and rerun"
+            ) from error
 
     def is_complete(self, fingerprint: str) -> bool:
         manifest = self.manifest()
@@ -83,10 +85,14 @@ class TokenCache:
                 offsets = np.load(self.path / f"{f}.offsets.npy")
                 tokens = np.memmap(self.path / f"{f}.tokens.bin", dtype=np.int32, mode="r") if offsets[-1] else None
             except (OSError, ValueError) as error:
-                raise T2TUserError(f"corrupt or missing cache file in {self.path} ({error}): delete it and rerun")
+                raise T2TUserError(
+                    f"corrupt or missing cache file in {self.path} ({error}): delete it and rerun"
+                ) from error
             expected = int(offsets[-1])
             if (0 if tokens is None else len(tokens)) != expected:
-                raise T2TUserError(f"corrupt cache {self.path}/{f}.tokens.bin (truncated): delete {self.path} and rerun")
+                raise T2TUserError(
+                    f"corrupt cache {self.path}/{f}.tokens.bin (truncated): delete {self.path} and rerun"
+                )
             name = (rename or {}).get(f, f)
             arrays[name] = (tokens if tokens is not None else np.zeros(0, np.int32), offsets)
         return TokenDataset(arrays)

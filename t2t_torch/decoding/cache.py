@@ -59,7 +59,8 @@ def expand_to_beams(cache_or_tensor: CacheT, beam_size: int) -> CacheT:
 
 
 def reorder_cache(cache: CacheT, index: torch.Tensor) -> CacheT:
-    """Select rows `index` (LongTensor[N]) on dim 0 of every tensor leaf: the beam each surviving hypothesis came from."""
+    """Select rows `index` (LongTensor[N]) on dim 0 of every tensor leaf: the beam each surviving hypothesis came
+    from."""
     return map_tensors(cache, lambda tensor: tensor.index_select(0, index))
 
 

@@ -140,7 +140,7 @@ def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[int]], vocab
         result = decode_batch(model, inputs.to(device), vocab_size, config, generator)
         ids, lengths = result.ids.tolist(), result.lengths.tolist()
         for row, index in enumerate(chunk):
-            outputs[index] = [hyp[:n] for hyp, n in zip(ids[row], lengths[row])]
+            outputs[index] = [hyp[:n] for hyp, n in zip(ids[row], lengths[row], strict=True)]
     return outputs
 
 
@@ -166,7 +166,9 @@ class Translator:
         checkpoint = load_checkpoint_file(path)
         hp = checkpoint.get("hyper_parameters")
         if not isinstance(hp, Mapping) or "model_name" not in hp:
-            raise T2TUserError(f"checkpoint '{path}' holds no t2t-torch hyper_parameters: pass a .ckpt of a t2t-train run")
+            raise T2TUserError(
+                f"checkpoint '{path}' holds no t2t-torch hyper_parameters: pass a .ckpt of a t2t-train run"
+            )
         run_config = hp.get("run_config") or {}
         problem = problem_from_hparams(hp)
         data_dir = data_dir or run_config.get("data_dir")
@@ -194,7 +196,7 @@ class Translator:
                                    self.device)
         beams: list[list[str]] = [[""] * config.num_beams for _ in texts]
         targets = self.encoders["targets"]
-        for index, hypotheses in zip(todo, decoded):
+        for index, hypotheses in zip(todo, decoded, strict=True):
             beams[index] = [targets.decode(ids) for ids in hypotheses]
         stats.seconds = time.perf_counter() - started
         stats.warn(max_length)

@@ -46,8 +46,8 @@ class SequenceMetrics(Metric):
         # torchmetrics measures characters, so each token id becomes one character (astral plane: no surrogates).
         lengths = weights.sum(1).tolist()
         as_text = lambda row, n: "".join(chr(0x10000 + t) for t in row[:n])  # noqa: E731
-        preds = [as_text(p, n) for p, n in zip(predictions.tolist(), lengths)]
-        refs = [as_text(t, n) for t, n in zip(targets.tolist(), lengths)]
+        preds = [as_text(p, n) for p, n in zip(predictions.tolist(), lengths, strict=True)]
+        refs = [as_text(t, n) for t, n in zip(targets.tolist(), lengths, strict=True)]
         self.edit_distance_sum += token_edit_distance(preds, refs, reduction="sum").double()
         self.target_length_sum += weights.sum()
 

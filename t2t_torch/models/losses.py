@@ -26,7 +26,9 @@ def padded_cross_entropy(
         low_confidence = label_smoothing / (vocab_size - 1)
         others = log_probs.sum(-1) - target_log_probs
         losses = -confidence * target_log_probs - low_confidence * others
-        normalizer = -(confidence * math.log(confidence) + (vocab_size - 1) * low_confidence * math.log(low_confidence + 1e-20))
+        normalizer = -(
+            confidence * math.log(confidence) + (vocab_size - 1) * low_confidence * math.log(low_confidence + 1e-20)
+        )
         losses = losses - normalizer
     else:
         losses = -target_log_probs

@@ -16,10 +16,9 @@ import torch
 
 from t2t_torch import registry
 from t2t_torch.datamodules.problem import ProblemInfo
-from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, read_vocabularies
 from t2t_torch.metrics.sequence_metrics import SequenceMetrics
+from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, read_vocabularies
 from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer
-
 
 # What makes two checkpoints the same network on the same data (key -> what a message calls it): saved
 # hyper_parameters, and the problem's settings from the run config (other settings build other data).
@@ -113,7 +112,10 @@ class Text2TextModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = build_optimizer(self.model.named_parameters(), self.optim_config)
-        train_steps = self.trainer.max_steps if self.trainer.max_steps > 0 else None
+        train_steps = self.trainer.max_steps
+        if self.trainer.fast_dev_run:  # Lightning's max_steps is then the debug batches; plan the run's own schedule
+            train_steps = ((self.hparams.get("run_config") or {}).get("trainer") or {}).get("max_steps", -1)
+        train_steps = train_steps if train_steps and train_steps > 0 else None
         hidden_size = getattr(getattr(self.model, "config", None), "hidden_size", 0)
         scheduler = build_lr_scheduler(optimizer, self.optim_config, hidden_size, train_steps=train_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}

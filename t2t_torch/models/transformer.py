@@ -175,7 +175,10 @@ class Transformer(nn.Module):
         self.encoder_norm = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
         self.decoder_norm = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
         self.dropout = nn.Dropout(c.layer_prepostprocess_dropout)
-        self.softmax = None if c.shared_embedding_and_softmax_weights else nn.Linear(c.hidden_size, target_vocab_size, bias=False)
+        self.softmax = (
+            None if c.shared_embedding_and_softmax_weights
+            else nn.Linear(c.hidden_size, target_vocab_size, bias=False)
+        )
         self.reset_parameters()
 
     @classmethod

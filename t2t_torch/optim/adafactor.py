@@ -127,7 +127,7 @@ class Adafactor(torch.optim.Optimizer):
         saved_ids = [pid for group in state_dict["param_groups"] for pid in group["params"]]
         super().load_state_dict(state_dict)
         params = [p for group in self.param_groups for p in group["params"]]
-        for pid, p in zip(saved_ids, params):
+        for pid, p in zip(saved_ids, params, strict=True):
             for key, value in saved_state.get(pid, {}).items():
                 if isinstance(value, Tensor):
                     self.state[p][key] = value.to(device=p.device, dtype=_compute_dtype(p))

@@ -36,8 +36,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from t2t_torch.optim.adafactor import Adafactor
 from t2t_torch.errors import did_you_mean
+from t2t_torch.optim.adafactor import Adafactor
 from t2t_torch.optim.config import OptimConfig, OptimConfigError
 
 NamedParams = Iterable[tuple[str, nn.Parameter]]

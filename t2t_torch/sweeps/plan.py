@@ -91,8 +91,8 @@ def check_sweeper_settings(sweeper: DictConfig) -> None:
     if sweeper.direction not in DIRECTIONS:
         raise T2TUserError(f"hydra.sweeper.direction must be maximize or minimize, got '{sweeper.direction}'")
     if sweeper.sampler not in SAMPLERS:
-        raise T2TUserError(f"unknown hydra.sweeper.sampler '{sweeper.sampler}'.{did_you_mean(sweeper.sampler, SAMPLERS)}"
-                           f" Samplers: {', '.join(SAMPLERS)}")
+        raise T2TUserError(f"unknown hydra.sweeper.sampler '{sweeper.sampler}'."
+                           f"{did_you_mean(sweeper.sampler, SAMPLERS)} Samplers: {', '.join(SAMPLERS)}")
     for name, least in (("n_trials", 1), ("n_jobs", 1), ("max_failures", 0)):
         if int(sweeper[name]) < least:
             raise T2TUserError(f"hydra.sweeper.{name} must be at least {least}, got {sweeper[name]}")
@@ -114,7 +114,8 @@ def check_keys(space: Mapping[str, ParamRange], config: DictConfig) -> None:
             hint = did_you_mean(key, [f"hparams.{s}.{parts[-1]}" for s in ("model", "optim", "batching")
                                       if parts[-1] in (section_fields(config, s) or ())])
             raise T2TUserError(f"unknown config key '{key}' in the search space.{hint}"
-                               " Search keys are hparams.model.*, hparams.optim.*, hparams.batching.* or keys of the config")
+                               " Search keys are hparams.model.*, hparams.optim.*, hparams.batching.*"
+                               " or keys of the config")
 
 
 _MISSING = object()

@@ -2,10 +2,10 @@
 
 An `hparams_search/` config lists ranges under `hydra.sweeper.params`, one config key each:
 
-    hparams.optim.learning_rate_constant: {type: float, low: 0.3, high: 3.0, log: true}    # rhp.set_float(.., LOG_SCALE)
-    hparams.model.num_hidden_layers: {type: int, low: 1, high: 4}                           # rhp.set_int
-    hparams.optim.learning_rate_warmup_steps: {type: categorical, choices: [1000, 4000]}    # rhp.set_discrete
-    hparams.optim.optimizer: {type: categorical, choices: [adam, adafactor]}                # rhp.set_categorical
+    hparams.optim.learning_rate_constant: {type: float, low: 0.3, high: 3.0, log: true}  # rhp.set_float(.., LOG_SCALE)
+    hparams.model.num_hidden_layers: {type: int, low: 1, high: 4}                         # rhp.set_int
+    hparams.optim.learning_rate_warmup_steps: {type: categorical, choices: [1000, 4000]}  # rhp.set_discrete
+    hparams.optim.optimizer: {type: categorical, choices: [adam, adafactor]}              # rhp.set_categorical
 
 `step` (float/int) samples a grid from `low`; T2T's reverse-log scale has no Optuna counterpart and is not offered.
 A choice sweep on the command line (`hparams=transformer_tiny,transformer_small`) joins the space as a categorical
@@ -125,7 +125,9 @@ def parse_search_space(params: Mapping[str, Any] | None) -> dict[str, ParamRange
     for key, spec in (params or {}).items():
         key = str(key)
         if key.startswith(("hydra.", "+", "~")) or not key:
-            raise T2TUserError(f"{WHERE}: '{key}' is not a config key of a training run (e.g. hparams.optim.weight_decay)")
+            raise T2TUserError(
+                f"{WHERE}: '{key}' is not a config key of a training run (e.g. hparams.optim.weight_decay)"
+            )
         space[key] = parse_range(key, spec)
     return space
 
