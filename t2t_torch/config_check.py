@@ -21,8 +21,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from t2t_torch import registry
 from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.callbacks.from_config import check_early_stopping, check_entries
 from t2t_torch.errors import T2TUserError, close_matches, did_you_mean
 from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.metrics.logged_metrics import eval_metric_names
 from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.writable import check_output_folder
 
@@ -100,6 +102,11 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
     check_run_dir(cfg, multirun)
     if cfg.get("ckpt_path"):  # missing, foreign or corrupt: one line before Hydra makes the run directory
         load_checkpoint_file(Path(str(cfg.ckpt_path)).expanduser(), mmap=True)
+    for group in ("callbacks", "logger"):
+        check_entries(cfg.get(group), group)
+    if cfg.get("early_stopping") and "problem" in cfg:
+        problem_metrics = registry.problem_class(str(cfg.problem.name)).eval_metrics
+        check_early_stopping(cfg.early_stopping, eval_metric_names(problem_metrics, cfg.get("eval_bleu_every") or 0))
     trainer = cfg.get("trainer")
     for key, kind in TRAINER_NUMBERS.items():
         value = trainer.get(key) if isinstance(trainer, DictConfig) else None

@@ -13,9 +13,10 @@ from t2t_torch.run_identity import run_dir_name
 
 def run_name(_root_: DictConfig) -> str:
     """`${t2t_run_name:}` in hydra.run.dir: '<readable overrides or default>-<identity hash>' of the composed config.
-    `output_dir` is left out: it is this very directory (and resumable anyway)."""
+    `output_dir` is left out: it is this very directory (and resumable anyway), and so is `logger`, whose paths
+    interpolate it (and which is resumable too)."""
     config = {key: OmegaConf.to_container(_root_[key], resolve=True) if OmegaConf.is_config(_root_[key])
-              else _root_[key] for key in _root_ if key not in ("hydra", "output_dir")}
+              else _root_[key] for key in _root_ if key not in ("hydra", "output_dir", "logger")}
     return run_dir_name(list(_root_.hydra.overrides.task), config)
 
 

@@ -1,12 +1,12 @@
 """Run identity: which settings make a run, and so name its directory and decide whether a relaunch may resume it.
 
 A run's identity is its composed config minus the settings that may change between a run and its resumption
-(`RESUMABLE_KEYS`): how long to train (`trainer.max_steps` may grow, as T2T's `--train_steps` did, unless the
-learning-rate schedule decays over it), where files live (`output_dir`, `ckpt_path`, `usr_dir`), and how often to
-evaluate, log and report. Everything else (problem and its settings, model, hparams, seed, trainer hardware and
-precision, `data_dir`, ...) is identity: its hash names the run directory (`run_dir_name`), and `train()` refuses
-to resume a `last.ckpt` whose saved config differs in it (`first_differences`).
-"""
+(`RESUMABLE_KEYS`, `RESUMABLE_PREFIXES`): how long to train (`trainer.max_steps` may grow, as T2T's
+`--train_steps` did, unless the learning-rate schedule decays over it), where files live (`output_dir`,
+`ckpt_path`, `usr_dir`), how often to evaluate, log and report, which loggers, and early stopping. Everything else
+(problem and its settings, model, hparams, callbacks, seed, trainer hardware and precision, `data_dir`, ...) is
+identity: its hash names the run directory (`run_dir_name`), and `train()` refuses to resume a `last.ckpt` whose
+saved config differs in it (`first_differences`)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ RESUMABLE_KEYS = frozenset({
     "trainer.val_check_interval", "trainer.limit_val_batches", "trainer.num_sanity_val_steps",
     "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.profiler",
 })
+# Subtrees that may differ between a run and its resumption: where and how it logs, and when it stops early.
+RESUMABLE_PREFIXES = ("logger.", "early_stopping.")
 # Schedule factors that read the run length (schedule.py's `need_train_steps`): with them max_steps is identity.
 TRAIN_STEPS_FACTORS = frozenset({"linear_decay", "single_cycle_cos_decay"})
 # Overrides left out of the readable part of a run directory's name: the path names them already
@@ -55,7 +57,8 @@ def resumable_keys(config: Mapping[str, Any]) -> frozenset[str]:
 def identity(config: Mapping[str, Any]) -> dict[str, Any]:
     """The flattened settings that make the run (a resolved config as a plain mapping, without `hydra`)."""
     skip = resumable_keys(config)
-    flat = {k: v for k, v in flatten(config).items() if k not in skip and not k.startswith("hydra.")}
+    flat = {k: v for k, v in flatten(config).items()
+            if k not in skip and not k.startswith(("hydra.", *RESUMABLE_PREFIXES))}
     if isinstance(flat.get("data_dir"), str):  # '~/d', '/home/me/d' and 'd' from /home/me are one directory
         flat["data_dir"] = os.path.abspath(os.path.expanduser(flat["data_dir"]))
     return flat
@@ -69,7 +72,8 @@ def identity_hash(config: Mapping[str, Any]) -> str:
 def readable_overrides(overrides: list[str], config: Mapping[str, Any]) -> str:
     """The command-line overrides that name the run ('debug=overfit,seed=2'), or 'default'; bounded in length."""
     skip = resumable_keys(config) | UNNAMED_OVERRIDES
-    kept = sorted(o for o in overrides if o.lstrip("+~").split("=", 1)[0] not in skip)
+    kept = sorted(o for o in overrides if (key := o.lstrip("+~").split("=", 1)[0]) not in skip
+                  and not f"{key}.".startswith(RESUMABLE_PREFIXES))
     name = ",".join(kept).replace("/", "_").replace(os.sep, "_") or "default"
     return name if len(name) <= MAX_READABLE else name[:MAX_READABLE].rstrip(",")
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
 from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
+from t2t_torch.callbacks.from_config import early_stopping_callback, early_stopping_mode, instantiate_entries
 from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
@@ -68,13 +68,18 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
     if trainer_args.get("gradient_clip_val") is None:
         trainer_args["gradient_clip_val"] = gradient_clip_val(optim)
     checkpoints = output_dir / "checkpoints"
+    stopping = cfg.get("early_stopping") or {}
+    monitor = stopping.get("monitor") or "eval/loss"  # the best checkpoint follows the early-stopping metric
+    mode = early_stopping_mode(stopping) if stopping.get("monitor") else "min"
     callbacks: list[L.Callback] = [
-        ModelCheckpoint(dirpath=checkpoints, filename="best-{step}", monitor="eval/loss", mode="min", save_top_k=1,
+        ModelCheckpoint(dirpath=checkpoints, filename="best-{step}", monitor=monitor, mode=mode, save_top_k=1,
                         save_last=True, auto_insert_metric_name=False),
         LastCheckpoint(checkpoints / "last.ckpt"),
         NonFiniteLossGuard(),
         RngState(),
         LearningRateMonitor(logging_interval="step"),
+        *early_stopping_callback(stopping),
+        *instantiate_entries(cfg.get("callbacks"), "callbacks"),
         *extra_callbacks,
     ]
     if cfg.get("keep_checkpoint_max", 0) > 0:  # T2T's flag: one checkpoint per validation, for t2t-avg-checkpoints
@@ -82,8 +87,8 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
                                          save_top_k=cfg.keep_checkpoint_max, auto_insert_metric_name=False))
     if trainer_args.get("enable_progress_bar", True) is not False:
         callbacks.append(RichProgressBar())
-    loggers = [TensorBoardLogger(output_dir, name="tensorboard"), CSVLogger(output_dir, name="csv")]
-    return L.Trainer(**trainer_args, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()],
+    loggers = instantiate_entries(cfg.get("logger"), "logger")
+    return L.Trainer(**trainer_args, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                      default_root_dir=output_dir)
 
 

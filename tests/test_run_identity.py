@@ -43,6 +43,9 @@ def test_the_same_command_gets_the_same_run_dir_and_resumable_settings_keep_it()
     assert hydra_run_dir(command) == hydra_run_dir(list(reversed(command)))
     # how often to evaluate or log, or where to resume from, may change on resume: the run is the same one
     assert hydra_run_dir(command) == hydra_run_dir([*command, "trainer.log_every_n_steps=5", "ckpt_path=/a.ckpt"])
+    # which loggers it writes to and when it stops early, too; a callback that changes training does not
+    assert hydra_run_dir(command) == hydra_run_dir([*command, "logger=[default,mlflow]", "early_stopping.patience=5"])
+    assert hydra_run_dir(command) != hydra_run_dir([*command, "callbacks=ema"])
 
 
 def test_max_steps_is_part_of_the_run_when_the_schedule_decays_over_it(tmp_path):

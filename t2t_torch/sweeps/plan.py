@@ -38,6 +38,8 @@ from t2t_torch import registry
 from t2t_torch.config_check import explain, first_choice_overrides
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.errors import T2TUserError, did_you_mean
+from t2t_torch.metrics.logged_metrics import better as better_mode
+from t2t_torch.metrics.logged_metrics import eval_metric_names
 from t2t_torch.optim import OptimConfig
 from t2t_torch.sweeps.search_space import ParamRange, parse_search_space, split_command_line
 
@@ -46,9 +48,6 @@ from t2t_torch.sweeps.search_space import ParamRange, parse_search_space, split_
 SWEEPER_TARGET = "hydra_plugins.t2t_optuna_sweeper.t2t_optuna_sweeper.T2TOptunaSweeper"
 DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "random")
-LOWER_IS_BETTER = {"loss", "edit_distance"}
-HIGHER_IS_BETTER = {"accuracy", "accuracy_per_sequence", "accuracy_top5", "neg_log_perplexity", "bleu",
-                    "approx_bleu_score", "chrf", "rouge_2_fscore", "rouge_L_fscore"}
 
 
 @dataclass(frozen=True)
@@ -147,8 +146,7 @@ def model_config_class(model_name: str) -> type | None:
 def known_objectives(config: DictConfig) -> list[str]:
     """The final metrics a run of `config` returns, known before it runs (eval/bleu: with eval_bleu_every=1)."""
     problem_cls = registry.problem_class(str(config.problem.name))
-    names = ["eval/loss", *(f"eval/{m}" for m in problem_cls.eval_metrics if m != "loss")]
-    return names + (["eval/bleu"] if int(config.get("eval_bleu_every") or 0) == 1 else [])
+    return eval_metric_names(problem_cls.eval_metrics, config.get("eval_bleu_every") or 0)
 
 
 def check_objective(config: DictConfig, direction: str) -> str:
@@ -166,8 +164,7 @@ def check_objective(config: DictConfig, direction: str) -> str:
             or config.trainer.get("fast_dev_run"):
         raise T2TUserError(f"objective '{objective}' needs an evaluation at the end of each trial: keep"
                            " eval_at_end=true, trainer.limit_val_batches > 0 and trainer.fast_dev_run=false")
-    metric = objective.rsplit("/", 1)[-1]
-    better = "lower" if metric in LOWER_IS_BETTER else "higher" if metric in HIGHER_IS_BETTER else None
+    better = {"min": "lower", "max": "higher"}.get(better_mode(objective) or "")
     if better and direction != ("minimize" if better == "lower" else "maximize"):
         fix = "minimize" if better == "lower" else "maximize"
         raise T2TUserError(f"objective '{objective}' is better when {better}: set hydra.sweeper.direction={fix}")
