@@ -80,9 +80,12 @@ def _report_errors(program: str, run: Callable[[], Any]) -> Any:
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def _train_task(cfg: DictConfig) -> Any:
+    from t2t_torch.evaluate import evaluate
     from t2t_torch.train import train
 
     def run() -> Any:
+        if cfg.get("mode", "train") == "eval":
+            return evaluate(cfg)
         try:
             metrics = train(cfg)
         except StoppedBySignal:

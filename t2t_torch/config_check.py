@@ -102,6 +102,8 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
     check_run_dir(cfg, multirun)
     if cfg.get("ckpt_path"):  # missing, foreign or corrupt: one line before Hydra makes the run directory
         load_checkpoint_file(Path(str(cfg.ckpt_path)).expanduser(), mmap=True)
+    if cfg.get("mode", "train") not in ("train", "eval"):
+        raise T2TUserError(f"mode '{cfg.mode}' is unknown: pass mode=train or mode=eval")
     for group in ("callbacks", "logger"):
         check_entries(cfg.get(group), group)
     if cfg.get("early_stopping") and "problem" in cfg:

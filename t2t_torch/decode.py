@@ -38,7 +38,8 @@ from t2t_torch.writable import check_output_file, check_output_folder, same_file
 
 log = logging.getLogger(__name__)
 
-MODE_KEYS = ("from_file", "to_file", "reference", "interactive", "split", "num_samples")  # the rest: DecodeConfig
+# What decode.* keys choose the job; the rest are DecodeConfig (search) settings.
+MODE_KEYS = ("from_file", "to_file", "reference", "interactive", "split", "num_samples", "score_file")
 
 
 def decode_config(cfg: DictConfig) -> DecodeConfig:
@@ -54,14 +55,19 @@ def decode(cfg: DictConfig) -> dict[str, float]:
         raise T2TUserError("no checkpoint given: pass ckpt_path=<run dir>/checkpoints/last.ckpt")
     config = decode_config(cfg)
     options = cfg.decode
-    job, folder = None, None
-    if options.from_file and not options.interactive:
+    job, folder, scoring = None, None, None
+    if options.get("score_file"):
+        to_file = Path(options.to_file) if options.to_file else Path(cfg.output_dir) / "scores.txt"
+        scoring = ScoreJob.check(Path(options.score_file), to_file)
+    elif options.from_file and not options.interactive:
         to_file = Path(options.to_file) if options.to_file else Path(cfg.output_dir) / "decodes.txt"
         job = FileJob.check(Path(options.from_file), to_file, options.reference)
     elif not options.interactive:
         folder = check_split_folder(Path(options.to_file) if options.to_file else Path(cfg.output_dir))
     translator = Translator.from_checkpoint(Path(cfg.ckpt_path).expanduser(), data_dir=cfg.get("data_dir"),
                                             device=cfg.get("device", "cpu"))
+    if scoring is not None:
+        return scoring.run(translator, config)
     if options.interactive:
         return interactive(translator, config, io.TextIOWrapper(sys.stdin.buffer, errors="replace"), sys.stdout)
     if job is not None:
@@ -112,6 +118,51 @@ class FileJob:
         if self.references is not None:
             metrics |= report_scores(best_outputs(outputs), self.references)
         return metrics
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """A `decode.score_file` job: source<TAB>target pairs, read and checked before the checkpoint is loaded."""
+
+    score_file: Path
+    to_file: Path
+    pairs: list[tuple[str, str]]
+
+    @classmethod
+    def check(cls, score_file: Path, to_file: Path) -> ScoreJob:
+        score_file, to_file = score_file.expanduser(), to_file.expanduser()
+        if same_file(to_file, score_file):
+            raise T2TUserError(f"decode.to_file is the score file '{score_file}': pass another decode.to_file")
+        check_output_file(to_file, "decode.to_file")
+        lines, _ = read_text_lines(score_file, "score file", "decode.score_file")
+        if not lines:
+            raise T2TUserError(f"score file '{score_file}' is empty: pass a TSV of source<TAB>target lines")
+        pairs = []
+        for number, line in enumerate(lines, start=1):
+            tabs = line.count("\t")
+            if tabs != 1:
+                found = "no TAB" if tabs == 0 else f"{tabs} TABs"
+                raise T2TUserError(f"score file '{score_file}' line {number} has {found}: each line is"
+                                   " source<TAB>target")
+            source, target = line.split("\t")
+            if not source.strip() or not target.strip():
+                raise T2TUserError(f"score file '{score_file}' line {number} has an empty source or target")
+            pairs.append((source, target))
+        return cls(score_file, to_file, pairs)
+
+    def run(self, translator: Translator, config: DecodeConfig) -> dict[str, float]:
+        """Write each pair's log-probability (natural log, one per line, in order) to `to_file`."""
+        started = time.perf_counter()
+        try:
+            scores = translator.score(self.pairs, batch_size=config.batch_size)
+        except T2TUserError as error:
+            raise T2TUserError(f"score file '{self.score_file}': {error}") from None
+        write_text_lines(self.to_file, [f"{score:.6f}" for score in scores])
+        seconds = time.perf_counter() - started
+        mean = sum(scores) / len(scores)
+        print(f"Scored {len(scores)} pairs of {self.score_file} into {self.to_file}: mean log-probability {mean:.4f}"
+              f" ({len(scores) / max(seconds, 1e-9):.1f} pairs/s)")
+        return {"pairs": float(len(scores)), "mean_log_prob": mean, "seconds": seconds}
 
 
 def decode_file(translator: Translator, config: DecodeConfig, from_file: Path, to_file: Path,

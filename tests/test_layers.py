@@ -30,8 +30,8 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"checkpoints": ("t2t_torch.callbacks.atomic_checkpoint_io", "t2t_torch.avg_checkpoints")},
     {"inference": ("t2t_torch.decoding.translator",)},
     {"callbacks": ("t2t_torch.callbacks",)},
-    {"run": ("t2t_torch.train", "t2t_torch.config_check", "t2t_torch.config_store", "t2t_torch.run_identity",
-             "t2t_torch.conf")},
+    {"run": ("t2t_torch.train", "t2t_torch.evaluate", "t2t_torch.config_check", "t2t_torch.config_store",
+             "t2t_torch.run_identity", "t2t_torch.conf")},
     {"sweeps": ("t2t_torch.sweeps",)},  # below the CLI, which checks a sweep's plan before Hydra starts it
     {"cli": ("t2t_torch.cli", "t2t_torch.decode")},
     {"top": ("t2t_torch.recipes", "t2t_torch.regress", "t2t_torch.regress_report", "t2t_torch.regress_result",

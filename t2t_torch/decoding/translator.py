@@ -33,6 +33,7 @@ from t2t_torch.datamodules.batching import BatchingConfig, collate_padded
 from t2t_torch.datamodules.problem import EOS_ID, Problem, ProblemInfo
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
+from t2t_torch.decoding.scoring import sequence_log_probs
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, stored_encoders, vocab_file_mismatch
@@ -202,6 +203,23 @@ class Translator:
         stats.warn(max_length)
         self.last_stats = stats
         return beams if config.return_beams else [b[0] for b in beams]
+
+    def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> list[float]:
+        """Per (source, target) pair, the log-probability of the target given the source (natural log, summed over
+        the target's tokens and its eos; T2T's --score_file). Sources longer than the model's max length are
+        truncated as for decoding; a pair that does not encode is a one-line error naming it."""
+        sources, stats = self.encode_inputs([source for source, _ in pairs], self.max_input_length)
+        targets = []
+        for number, ((_, target), ids) in enumerate(zip(pairs, sources, strict=True), start=1):
+            try:
+                target_ids = self.encoders["targets"].encode(target)
+            except ValueError as error:
+                raise T2TUserError(f"pair {number}: the target does not encode ({error})") from None
+            if ids is None or not target_ids:
+                raise T2TUserError(f"pair {number}: the source or the target is empty or does not encode")
+            targets.append([*target_ids, EOS_ID])
+        stats.warn(self.max_input_length)
+        return sequence_log_probs(self.model, sources, targets, self.info.pad_id, batch_size, self.device)
 
     def decode_ids(self, sequences: Sequence[Sequence[int]], config: DecodeConfig) -> list[list[list[int]]]:
         """Already-encoded inputs (each ending in eos, not truncated) -> per input its hypotheses' ids."""
