@@ -54,7 +54,7 @@ def _preflight(config_name: str, program: str) -> None:
             sys.argv.insert(at, f"hydra.searchpath=[{','.join(f'file://{p}' for p in search_path)}]")
         if not _NO_PREFLIGHT_FLAGS.intersection(a.split("=", 1)[0] for a in argv):
             overrides = [a for a in argv if not a.startswith("-")]
-            compose_config(overrides, config_name, search_path)
+            compose_config(overrides, config_name, search_path, multirun=_is_sweep(argv))
             if config_name == "train" and _is_sweep(argv):
                 from t2t_torch.sweeps.plan import check_sweep_command
 

@@ -57,6 +57,9 @@ def decode(cfg: DictConfig) -> dict[str, float]:
     options = cfg.decode
     job, folder, scoring = None, None, None
     if options.get("score_file"):
+        if options.from_file or options.interactive or options.reference:
+            raise T2TUserError("decode.score_file scores given pairs: pass it without decode.from_file,"
+                               " decode.interactive and decode.reference")
         to_file = Path(options.to_file) if options.to_file else Path(cfg.output_dir) / "scores.txt"
         scoring = ScoreJob.check(Path(options.score_file), to_file)
     elif options.from_file and not options.interactive:

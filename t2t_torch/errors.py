@@ -40,6 +40,9 @@ class StoppedBySignal(Exception):
     EXIT_STATUS = 143
 
     def __init__(self, step: int, checkpoint: str) -> None:
-        super().__init__(f"stopped by SIGTERM at step {step}; saved {checkpoint}: run the same command again to resume")
+        super().__init__(step, checkpoint)  # the arguments, so that it pickles (launchers ship exceptions)
         self.step = step
         self.checkpoint = checkpoint
+
+    def __str__(self) -> str:
+        return f"stopped by SIGTERM at step {self.step}; saved {self.checkpoint}: run the same command again to resume"

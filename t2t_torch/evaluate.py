@@ -18,6 +18,7 @@ from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_ch
 from t2t_torch.errors import T2TUserError
 from t2t_torch.report import print_final_metrics
 from t2t_torch.train import build_datamodule, build_module, build_problem, check_checkpoint_matches
+from t2t_torch.writable import check_output_folder
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -33,6 +34,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     evaluable = [s for s in problem.splits if s != "train"]
     if split not in evaluable:
         raise T2TUserError(f"eval_split '{split}' is not a split {problem.name} evaluates: pass one of {evaluable}")
+    in_run = path.parent.name == "checkpoints"
+    reports = (path.parents[1] if in_run else output_dir) / "eval"
+    check_output_folder(reports, "output_dir" if not in_run else "ckpt_path (its run directory's eval/)")
     datamodule = build_datamodule(cfg, problem)
     problem.generate_data(datamodule.data_dir)
     module = build_module(cfg, problem, datamodule.data_dir)
@@ -45,8 +49,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     results = run(module, datamodule=datamodule, ckpt_path=str(path), weights_only=True, verbose=False)
     metrics = {k: float(v) for k, v in results[0].items()} if results else {}
     step = int(load_checkpoint_file(path, mmap=True).get("global_step", 0))
-    report = path.parents[1] / "eval" / f"{split}-step{step}.json" if path.parent.name == "checkpoints" \
-        else output_dir / "eval" / f"{split}-step{step}.json"
+    report = reports / f"{split}-step{step}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({"checkpoint": str(path), "split": split, "step": step, "metrics": metrics},
                                  indent=1) + "\n")

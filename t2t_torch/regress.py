@@ -94,7 +94,8 @@ def run_seed(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
     elif value is None:
         error = f"the run logged no {recipe.expected.metric} (log: {log_path})"
     elif (stopped := unfinished(run_dir, rows)) is not None:
-        error = f"training stopped at step {stopped[0]} of {stopped[1]} (SIGTERM?): rerun with --resume to finish it"
+        error = (f"training stopped at step {stopped[0]} of {stopped[1]} (trainer.max_time or early stopping): a"
+                 " band needs the whole budget")
         value = None  # a value from the middle of training says nothing about the recipe
     return SeedResult(seed=seed, value=value, wall_s=wall_s, steps=step, run_dir=run_dir, error=error)
 

@@ -54,11 +54,16 @@ def resumable_keys(config: Mapping[str, Any]) -> frozenset[str]:
     return RESUMABLE_KEYS - {"trainer.max_steps"} if factors & TRAIN_STEPS_FACTORS else RESUMABLE_KEYS
 
 
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether `key` is one of the subtrees `prefixes` ('logger.') names, or the subtree itself ('logger')."""
+    return f"{key}.".startswith(prefixes)
+
+
 def identity(config: Mapping[str, Any]) -> dict[str, Any]:
     """The flattened settings that make the run (a resolved config as a plain mapping, without `hydra`)."""
     skip = resumable_keys(config)
-    flat = {k: v for k, v in flatten(config).items()
-            if k not in skip and not k.startswith(("hydra.", *RESUMABLE_PREFIXES))}
+    unnamed = ("hydra.", *RESUMABLE_PREFIXES)
+    flat = {k: v for k, v in flatten(config).items() if k not in skip and not _under(k, unnamed)}
     if isinstance(flat.get("data_dir"), str):  # '~/d', '/home/me/d' and 'd' from /home/me are one directory
         flat["data_dir"] = os.path.abspath(os.path.expanduser(flat["data_dir"]))
     return flat
@@ -73,7 +78,7 @@ def readable_overrides(overrides: list[str], config: Mapping[str, Any]) -> str:
     """The command-line overrides that name the run ('debug=overfit,seed=2'), or 'default'; bounded in length."""
     skip = resumable_keys(config) | UNNAMED_OVERRIDES
     kept = sorted(o for o in overrides if (key := o.lstrip("+~").split("=", 1)[0]) not in skip
-                  and not f"{key}.".startswith(RESUMABLE_PREFIXES))
+                  and not _under(key, RESUMABLE_PREFIXES))
     name = ",".join(kept).replace("/", "_").replace(os.sep, "_") or "default"
     return name if len(name) <= MAX_READABLE else name[:MAX_READABLE].rstrip(",")
 

@@ -33,6 +33,7 @@ from t2t_torch.models.text2text_module import Text2TextModule, identity_mismatch
 from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.report import print_final_metrics
 from t2t_torch.run_identity import first_differences
+from t2t_torch.writable import same_file
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,6 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
         LastCheckpoint(checkpoints / "last.ckpt"),
         NonFiniteLossGuard(),
         RngState(),
-        LearningRateMonitor(logging_interval="step"),
         *early_stopping_callback(stopping),
         *instantiate_entries(cfg.get("callbacks"), "callbacks"),
         *extra_callbacks,
@@ -88,24 +88,31 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
     if trainer_args.get("enable_progress_bar", True) is not False:
         callbacks.append(RichProgressBar())
     loggers = instantiate_entries(cfg.get("logger"), "logger")
+    if loggers:  # Lightning refuses a learning-rate monitor with nothing to log to
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     return L.Trainer(**trainer_args, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                      default_root_dir=output_dir)
 
 
 def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> Path | None:
-    """An explicit `ckpt_path`, else the run dir's own last.ckpt, else None. The run dir's last.ckpt must be of
-    this very run (`check_same_run`), since training writes over it; with `resume=false` it is refused."""
+    """The run dir's own last.ckpt when it has one (the run resumes: "run the same command again"), else an
+    explicit `ckpt_path` (which so starts a run directory), else None. The run dir's last.ckpt must be of this very
+    run (`check_same_run`), since training writes over it; with `resume=false` it is refused."""
     last = output_dir / "checkpoints" / "last.ckpt"
     if last.is_file():
         if not cfg.get("resume", True):
             raise T2TUserError(f"run directory '{output_dir}' already holds checkpoints/last.ckpt, which this run would"
                                " overwrite: pass resume=true to continue it, or hydra.run.dir=<another folder>")
         check_same_run(last, cfg)
+        if cfg.get("ckpt_path") and not same_file(Path(cfg.ckpt_path).expanduser(), last):
+            log.warning("Resuming from the run's own %s, not from ckpt_path=%s (that one started this run); to start"
+                        " again from it, pass hydra.run.dir=<another folder>", last, cfg.ckpt_path)
+        return last
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path).expanduser()
         load_checkpoint_file(path, mmap=True)  # a missing or unreadable file: one line before any data is prepared
         return path
-    return last if last.is_file() else None
+    return None
 
 
 def check_same_run(last: Path, cfg: DictConfig) -> None:
@@ -127,7 +134,7 @@ def check_checkpoint_matches(path: Path, module: Text2TextModule) -> None:
     from t2t_torch.decoding.translator import problem_from_hparams
     from t2t_torch.models.checkpoint_vocabulary import check_vocab_files
 
-    saved = load_checkpoint_file(path).get("hyper_parameters") or {}
+    saved = load_checkpoint_file(path, mmap=True).get("hyper_parameters") or {}
     mismatch = identity_mismatch(saved, module.hparams, skip=("vocab_hashes",))
     if mismatch:
         raise T2TUserError(f"checkpoint '{path}' was trained with {mismatch}: pass the model/hparams/problem it was"

@@ -74,7 +74,7 @@ def test_ddp_eval_shards_cover_every_example_once_with_equal_batch_counts(size, 
 
 
 def test_ddp_eval_with_too_few_examples_for_the_ranks_is_one_line():
-    with pytest.raises(T2TUserError, match="too few to give each of 2 processes"):
+    with pytest.raises(T2TUserError, match="cannot be split evenly into batches for 2 processes"):
         list(TokenBucketBatchSampler(np.array([5]), BatchingConfig(batch_size=256), shuffle=False, num_replicas=2))
 
 

@@ -154,3 +154,18 @@ def test_a_corrupt_stored_vocabulary_is_refused(ckpt, tmp_path):
     torch.save(checkpoint, tmp_path / "corrupt.ckpt")
     with pytest.raises(T2TUserError, match="does not store the inputs vocabulary it recorded"):
         Translator.from_checkpoint(tmp_path / "corrupt.ckpt")
+
+
+def test_checkpoint_decodes_after_its_corpus_and_data_dir_are_gone(ckpt, tmp_path, caplog):
+    """The stored vocabulary is enough: the corpus files the vocabulary was named after may be deleted too."""
+    checkpoint = torch.load(ckpt, weights_only=True)
+    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    run_config = checkpoint["hyper_parameters"]["run_config"]
+    gone = tmp_path / "gone"
+    run_config["problem"]["data_files"] = {split: str(gone / Path(file).name)  # as if the corpus were deleted
+                                           for split, file in run_config["problem"]["data_files"].items()}
+    run_config["data_dir"] = str(gone / "data")
+    torch.save(checkpoint, tmp_path / "moved.ckpt")
+    translator = Translator.from_checkpoint(tmp_path / "moved.ckpt")
+    assert translator.translate(TEXTS, beam_size=1, extra_length=5) == expected
+    assert translator.data_dir is None

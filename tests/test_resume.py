@@ -137,3 +137,12 @@ def test_config_saved_with_run_and_in_checkpoint(tmp_path):
     ckpt = load_checkpoint_file(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["run_config"]["hparams"]["model"]["hidden_size"] == 16
     assert ckpt["hyper_parameters"]["model_name"] == "transformer"
+
+
+def test_stopped_by_signal_survives_pickling():
+    """Launchers (submitit, multiprocessing) ship a job's exception to another process."""
+    import pickle
+
+    stopped = pickle.loads(pickle.dumps(StoppedBySignal(8, "/run/checkpoints/last.ckpt")))
+    assert (stopped.step, stopped.checkpoint) == (8, "/run/checkpoints/last.ckpt")
+    assert str(stopped).startswith("stopped by SIGTERM at step 8; saved /run/checkpoints/last.ckpt")

@@ -77,3 +77,25 @@ def test_resume_false_refuses_to_overwrite_last_ckpt(tmp_path):
     with pytest.raises(T2TUserError, match="already holds checkpoints/last.ckpt.*resume=true.*hydra.run.dir"):
         train(compose(tiny(["resume=false"]), tmp_path))
     assert last.read_bytes() == before
+
+
+def test_a_run_started_from_ckpt_path_resumes_from_its_own_last_ckpt(tmp_path, caplog):
+    """'Run the same command again to resume' holds for a run started with ckpt_path= too: its own last.ckpt wins."""
+    import csv
+    import logging
+
+    train(compose(tiny(["trainer.max_steps=4"]), tmp_path / "first"))
+    start = tmp_path / "first" / "run" / "checkpoints" / "last.ckpt"
+    command = tiny([f"ckpt_path={start}", "trainer.log_every_n_steps=1"])
+    train(compose([*command, "trainer.max_steps=6"], tmp_path / "second"))
+    with caplog.at_level(logging.WARNING):
+        train(compose([*command, "trainer.max_steps=8"], tmp_path / "second"))
+    assert "Resuming from the run's own" in caplog.text
+    with open(tmp_path / "second" / "run" / "csv" / "version_1" / "metrics.csv", newline="") as handle:
+        steps = [int(row["step"]) for row in csv.DictReader(handle) if row.get("train/loss")]
+    assert steps and min(steps) >= 6  # continued after step 6, not again after step 4
+
+
+def test_a_run_without_loggers_trains(tmp_path):
+    train(compose(tiny(["~logger"]), tmp_path))  # no logger: no learning-rate monitor either (Lightning refuses it)
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file() and not (tmp_path / "run" / "csv").exists()

@@ -75,7 +75,8 @@ def check_early_stopping(config: Mapping[str, Any] | None, logged: Iterable[str]
         bleu = " (eval/bleu needs eval_bleu_every=1)" if monitor == "eval/bleu" else ""
         raise T2TUserError(f"early_stopping.monitor '{monitor}' is not a metric every evaluation logs{bleu}."
                            f"{did_you_mean(monitor, logged)} It logs: {', '.join(logged)}")
-    if int(config.get("patience", 0)) < 1:
+    patience = config.get("patience")
+    if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
         raise T2TUserError("early_stopping.patience must be >= 1 (evaluations without improvement)")
     early_stopping_mode(config)
 

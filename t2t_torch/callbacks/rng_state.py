@@ -21,7 +21,9 @@ import torch
 def capture() -> dict[str, Any]:
     version, words, gauss_next = random.getstate()
     kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    # This process's device only: under DDP each rank owns one device (the checkpoint holds rank 0's state, which
+    # every rank restores to its own device, as `seed_everything` seeds every rank alike).
+    cuda = [torch.cuda.get_rng_state()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
     return {
         "torch": torch.get_rng_state(),
         "cuda": cuda,
@@ -34,9 +36,7 @@ def capture() -> dict[str, Any]:
 def restore(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        count = min(len(state["cuda"]), torch.cuda.device_count())
-        for device in range(count):
-            torch.cuda.set_rng_state(state["cuda"][device].cpu(), device)
+        torch.cuda.set_rng_state(state["cuda"][0].cpu())  # the current device
     n = state["numpy"]
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                          n["cached_gaussian"]))
@@ -49,7 +49,7 @@ class RngState(L.Callback):
         self._pending: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        return capture()
+        return self._pending or capture()  # saved before the restore happened: the restored state is the run's
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = state_dict

@@ -79,8 +79,8 @@ def split_to_multiple(batches: list[np.ndarray], multiple: int) -> list[np.ndarr
     while len(batches) % multiple:
         largest = max(range(len(batches)), key=lambda i: len(batches[i]))
         if len(batches[largest]) < 2:
-            raise T2TUserError(f"the evaluation split has {sum(len(b) for b in batches)} examples, too few to give"
-                               f" each of {multiple} processes the same number of batches: evaluate on fewer devices")
+            raise T2TUserError(f"the evaluation split's {sum(len(b) for b in batches)} examples cannot be split evenly"
+                               f" into batches for {multiple} processes: evaluate on fewer devices")
         half = len(batches[largest]) // 2
         batches[largest:largest + 1] = [batches[largest][:half], batches[largest][half:]]
     return batches

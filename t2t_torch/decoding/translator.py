@@ -210,13 +210,14 @@ class Translator:
         truncated as for decoding; a pair that does not encode is a one-line error naming it."""
         sources, stats = self.encode_inputs([source for source, _ in pairs], self.max_input_length)
         targets = []
-        for number, ((_, target), ids) in enumerate(zip(pairs, sources, strict=True), start=1):
+        for number, ((source, target), ids) in enumerate(zip(pairs, sources, strict=True), start=1):
             try:
                 target_ids = self.encoders["targets"].encode(target)
             except ValueError as error:
                 raise T2TUserError(f"pair {number}: the target does not encode ({error})") from None
             if ids is None or not target_ids:
-                raise T2TUserError(f"pair {number}: the source or the target is empty or does not encode")
+                reason = "it is empty" if not (source.strip() and target_ids) else stats.first_unencodable
+                raise T2TUserError(f"pair {number}: the source or the target does not encode ({reason})")
             targets.append([*target_ids, EOS_ID])
         stats.warn(self.max_input_length)
         return sequence_log_probs(self.model, sources, targets, self.info.pad_id, batch_size, self.device)
@@ -276,7 +277,12 @@ def checked_encoders(checkpoint: Mapping[str, Any], path: str | Path, problem: P
         encoders = load_encoders(problem, data_dir)
         check_vocab_files(path, recorded, problem, data_dir, "pass data_dir=<the data_dir it was trained with>")
         return encoders, data_dir
-    mismatch = vocab_file_mismatch(path, recorded, problem, data_dir)
+    try:
+        mismatch = vocab_file_mismatch(path, recorded, problem, data_dir)
+    except T2TUserError as error:  # e.g. the corpus the vocabulary was named after is gone: text still decodes
+        log.warning("decoding text with the vocabulary stored in the checkpoint; its data_dir cannot serve splits"
+                    " (%s)", error)
+        return encoders, None
     if mismatch:  # its examples were encoded with that other vocabulary: text decodes, splits do not
         log.warning("%s: decoding text with the vocabulary stored in the checkpoint; decoding a split needs"
                     " data_dir=<the data_dir it was trained with>", mismatch)
