@@ -27,9 +27,9 @@ import torch
 import t2t_torch
 from t2t_torch.config_check import compose_config
 from t2t_torch.config_store import register_configs
-from t2t_torch.datamodules.batching import BatchingConfig, padding_fraction, plan_batches
-from t2t_torch.datamodules.datamodule import ProblemDataModule
-from t2t_torch.datamodules.problem import Problem
+from t2t_torch.problems.batching import BatchingConfig, padding_fraction, plan_batches
+from t2t_torch.problems.datamodule import ProblemDataModule
+from t2t_torch.problems.problem import Problem
 from t2t_torch.train import build_module
 
 

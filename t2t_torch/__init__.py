@@ -10,9 +10,9 @@ Built-in problems and models are imported explicitly below, so the registry is n
 """
 
 # Built-ins: every module that registers something is imported here, explicitly.
-from t2t_torch.datamodules import algorithmic as _algorithmic  # noqa: F401
-from t2t_torch.datamodules import translate as _translate  # noqa: F401
-from t2t_torch.datamodules import translate_bible as _translate_bible  # noqa: F401
+from t2t_torch.problems import algorithmic as _algorithmic  # noqa: F401
+from t2t_torch.problems import translate as _translate  # noqa: F401
+from t2t_torch.problems import translate_bible as _translate_bible  # noqa: F401
 from t2t_torch.models import transformer as _transformer  # noqa: F401
 from t2t_torch.registry import (
     list_hparams,

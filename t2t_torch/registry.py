@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from t2t_torch.errors import UnknownNameError, did_you_mean
 
 if TYPE_CHECKING:
-    from t2t_torch.datamodules.problem import Problem
+    from t2t_torch.problems.problem import Problem
 
 REVERSED_SUFFIX = "_rev"
 PACKAGE_CONF_DIR = Path(__file__).parent / "conf"

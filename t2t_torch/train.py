@@ -24,9 +24,9 @@ from t2t_torch.callbacks.from_config import early_stopping_callback, early_stopp
 from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
-from t2t_torch.datamodules.batching import BatchingConfig
-from t2t_torch.datamodules.datamodule import ProblemDataModule
-from t2t_torch.datamodules.problem import Problem, check_data_dir
+from t2t_torch.problems.batching import BatchingConfig
+from t2t_torch.problems.datamodule import ProblemDataModule
+from t2t_torch.problems.problem import Problem, check_data_dir
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.text2text_module import Text2TextModule, identity_mismatch
@@ -131,7 +131,7 @@ def check_same_run(last: Path, cfg: DictConfig) -> None:
 def check_checkpoint_matches(path: Path, module: Text2TextModule) -> None:
     """One clear line when a checkpoint comes from another model, hparams set, problem (name or settings) or
     vocabulary (naming the checkpoint and the vocabulary file)."""
-    from t2t_torch.decoding.translator import problem_from_hparams
+    from t2t_torch.inference.translator import problem_from_hparams
     from t2t_torch.models.checkpoint_vocabulary import check_vocab_files
 
     saved = load_checkpoint_file(path, mmap=True).get("hyper_parameters") or {}

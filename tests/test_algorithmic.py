@@ -3,7 +3,7 @@
 import numpy as np
 
 import t2t_torch
-from t2t_torch.datamodules.algorithmic import from_digits
+from t2t_torch.problems.algorithmic import from_digits
 
 SHIFT = 2  # reserved ids
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from t2t_torch.avg_checkpoints import main
-from t2t_torch.decoding.translator import Translator
+from t2t_torch.inference.translator import Translator
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
 from t2t_torch.models.transformer import Transformer, TransformerConfig
 

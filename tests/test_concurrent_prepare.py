@@ -29,8 +29,8 @@ def _worker(settings: dict, data_dir: str, barrier, results) -> None:
     try:
         import filelock
 
-        import t2t_torch.datamodules.problem as problem_module
-        from t2t_torch.datamodules.token_cache import TokenCache
+        import t2t_torch.problems.problem as problem_module
+        from t2t_torch.problems.token_cache import TokenCache
 
         report = {"settings": settings, "waits": {}, "writes": {}}
 

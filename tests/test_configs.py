@@ -14,7 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 import t2t_torch  # noqa: F401  (registers the built-ins)
 from helpers import compose
 from t2t_torch import registry
-from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.transformer import TransformerConfig
 from t2t_torch.optim import OptimConfig, build_lr_lambda

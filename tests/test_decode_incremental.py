@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from t2t_torch.decoding import BeamInvariant, beam_search, expand_to_beams, greedy_search, reorder_cache
-from t2t_torch.decoding.translator import DecodeConfig, decode_batch, decode_sequences
+from t2t_torch.inference.translator import DecodeConfig, decode_batch, decode_sequences
 from t2t_torch.models.transformer import Transformer, TransformerConfig
 
 VOCAB = 11

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from helpers import compose
 from t2t_torch.decode import decode
-from t2t_torch.decoding.translator import Translator, problem_from_hparams
+from t2t_torch.inference.translator import Translator, problem_from_hparams
 from t2t_torch.errors import T2TUserError
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, served_vocab_files
 from t2t_torch.models.text2text_module import Text2TextModule

@@ -9,7 +9,7 @@ import torch
 
 from helpers import compose, tiny
 from t2t_torch.decode import decode
-from t2t_torch.decoding.translator import Translator
+from t2t_torch.inference.translator import Translator
 from t2t_torch.errors import T2TUserError
 from t2t_torch.evaluate import evaluate
 from t2t_torch.train import train

@@ -10,8 +10,8 @@ import torch
 
 import t2t_torch
 from t2t_torch import registry
-from t2t_torch.datamodules.batching import BatchingConfig
-from t2t_torch.datamodules.datamodule import ProblemDataModule
+from t2t_torch.problems.batching import BatchingConfig
+from t2t_torch.problems.datamodule import ProblemDataModule
 from text_fixtures import offline_config
 
 TINY_SETTINGS = {"train_size": 30, "dev_size": 6, "train_length": 6, "dev_length": 9}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from t2t_torch.datamodules.token_cache import TokenCache
+from t2t_torch.problems.token_cache import TokenCache
 from t2t_torch.errors import T2TUserError
 
 SAMPLES = [{"inputs": [3, 4, 1], "targets": [5, 1]}, {"inputs": [1], "targets": [6, 7, 8, 1]}]

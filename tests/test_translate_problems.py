@@ -15,9 +15,9 @@ import pytest
 
 import t2t_torch
 from t2t_torch import registry
-from t2t_torch.datamodules import translate
-from t2t_torch.datamodules.text_problems import Text2TextProblem
-from t2t_torch.datamodules.translate import ArchiveFiles, TranslateEnfrWmtSmall8k
+from t2t_torch.problems import translate
+from t2t_torch.problems.text_problems import Text2TextProblem
+from t2t_torch.problems.translate import ArchiveFiles, TranslateEnfrWmtSmall8k
 from t2t_torch.errors import T2TUserError
 from text_fixtures import SMALL_VOCAB, make_bible, offline_config
 

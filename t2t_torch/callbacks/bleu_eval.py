@@ -2,7 +2,7 @@
 
 Replaces T2T's in-training `approx_bleu_score` (teacher-forced, on subword ids: the README says not to report it)
 and the BLEU hook of its `train_eval_and_decode` schedule: the sample is decoded autoregressively with the
-model's incremental cache (`t2t_torch.decoding.translator.decode_sequences`), detokenized with the problem's
+model's incremental cache (`t2t_torch.inference.translator.decode_sequences`), detokenized with the problem's
 `feature_encoders`, and scored by sacreBLEU. Enabled in `train.yaml` by `eval_bleu_every=N` (0: off), with
 `eval_bleu_samples` examples evenly spread over the dev split and `eval_bleu_beam_size` (1: greedy, the cheapest).
 Runs on global rank 0 only; the other ranks wait at the next collective as they would for a checkpoint write.
@@ -18,7 +18,7 @@ import lightning as L
 import numpy as np
 from omegaconf import DictConfig
 
-from t2t_torch.decoding.translator import DecodeConfig, decode_sequences
+from t2t_torch.inference.translator import DecodeConfig, decode_sequences
 from t2t_torch.errors import T2TUserError
 from t2t_torch.metrics.bleu import corpus_scores
 

@@ -16,7 +16,7 @@ without the start id and padded after eos; greedy search and sampling have beam 
         result = greedy_search(fn, B, decode_length=50, vocab_size=V, cache=cache)
     outputs = result.ids[:, 0]  # (B, L) the best hypothesis; all of result.ids for return_beams
 
-To decode text with a trained checkpoint, use `t2t_torch.decoding.translator.Translator` (the in-process API
+To decode text with a trained checkpoint, use `t2t_torch.inference.translator.Translator` (the in-process API
 behind `t2t-decode`); it is not imported here, so this package stays free of problems and registries.
 """
 

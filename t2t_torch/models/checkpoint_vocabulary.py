@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from t2t_torch.datamodules.problem import Problem, file_sha256
+from t2t_torch.problems.problem import Problem, file_sha256
 from t2t_torch.errors import T2TUserError
 from t2t_torch.text import EncoderFileError, TextEncoder, load_encoder
 

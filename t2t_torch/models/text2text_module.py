@@ -15,7 +15,7 @@ import lightning as L
 import torch
 
 from t2t_torch import registry
-from t2t_torch.datamodules.problem import ProblemInfo
+from t2t_torch.problems.problem import ProblemInfo
 from t2t_torch.metrics.sequence_metrics import SequenceMetrics
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, read_vocabularies
 from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from t2t_torch.datamodules.problem import ProblemInfo
+from t2t_torch.problems.problem import ProblemInfo
 from t2t_torch.decoding.cache import BeamInvariant
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping

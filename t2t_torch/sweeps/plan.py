@@ -36,7 +36,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from t2t_torch import registry
 from t2t_torch.config_check import explain, first_choice_overrides
-from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.errors import T2TUserError, did_you_mean
 from t2t_torch.metrics.logged_metrics import better as better_mode
 from t2t_torch.metrics.logged_metrics import eval_metric_names

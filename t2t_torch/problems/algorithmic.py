@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from t2t_torch.datamodules.problem import NUM_RESERVED_IDS, TokenSequenceProblem
+from t2t_torch.problems.problem import NUM_RESERVED_IDS, TokenSequenceProblem
 from t2t_torch.registry import register_problem
 from t2t_torch.text.integer import IntegerEncoder
 

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 
 from filelock import FileLock
 
-from t2t_torch.datamodules.file_identity import file_sha256
-from t2t_torch.datamodules.token_cache import TokenCache, TokenDataset
+from t2t_torch.problems.file_identity import file_sha256
+from t2t_torch.problems.token_cache import TokenCache, TokenDataset
 from t2t_torch.errors import T2TUserError, did_you_mean
 
 log = logging.getLogger(__name__)

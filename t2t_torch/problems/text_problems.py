@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 from filelock import FileLock
 from tqdm import tqdm
 
-from t2t_torch.datamodules.file_identity import HASH_MEMO, content_sha256
-from t2t_torch.datamodules.problem import TokenSequenceProblem, check_data_dir
-from t2t_torch.datamodules.text_files import (
+from t2t_torch.problems.file_identity import HASH_MEMO, content_sha256
+from t2t_torch.problems.problem import TokenSequenceProblem, check_data_dir
+from t2t_torch.problems.text_files import (
     TextPair,
     check_data_files,
     check_readable,
@@ -40,7 +40,7 @@ from t2t_torch.datamodules.text_files import (
     parse_split_files,
     read_corpora,
 )
-from t2t_torch.datamodules.token_cache import TokenDataset
+from t2t_torch.problems.token_cache import TokenDataset
 from t2t_torch.errors import T2TUserError
 from t2t_torch.registry import register_problem
 from t2t_torch.text import (

@@ -20,8 +20,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from t2t_torch.datamodules.batching import BatchingConfig, TokenBucketBatchSampler, collate_padded
-from t2t_torch.datamodules.problem import Problem
+from t2t_torch.problems.batching import BatchingConfig, TokenBucketBatchSampler, collate_padded
+from t2t_torch.problems.problem import Problem
 
 log = logging.getLogger(__name__)
 
