@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from t2t_torch.decoding import beam_search, greedy_search
-from t2t_torch.models.losses import padded_cross_entropy
+from t2t_torch.modalities.losses import padded_cross_entropy
 from t2t_torch.models.transformer import Transformer, TransformerConfig
 
 PRESETS = {  # T2T's hparams sets

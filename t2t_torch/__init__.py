@@ -4,25 +4,37 @@
     t2t_torch.list_problems()
     problem = t2t_torch.problem("algorithmic_reverse_binary40")
     problem.generate_data("~/t2t_data"); problem.dataset("train", "~/t2t_data")
-    net = t2t_torch.model("transformer")(hparams, problem.info())
+    net = t2t_torch.model("transformer")(model_hparams, problem.spec("~/t2t_data"), modality_hparams)
 
 Built-in problems and models are imported explicitly below, so the registry is never silently empty.
 """
 
+from functools import partial
+
 # Built-ins: every module that registers something is imported here, explicitly.
+from t2t_torch.models import basic_fc_relu as _basic_fc_relu  # noqa: F401
+from t2t_torch.models import transformer as _transformer  # noqa: F401
+from t2t_torch.models import transformer_encoder as _transformer_encoder  # noqa: F401
+from t2t_torch.models.t2t_model import T2TModel, build_model
 from t2t_torch.problems import algorithmic as _algorithmic  # noqa: F401
 from t2t_torch.problems import translate as _translate  # noqa: F401
 from t2t_torch.problems import translate_bible as _translate_bible  # noqa: F401
-from t2t_torch.models import transformer as _transformer  # noqa: F401
 from t2t_torch.registry import (
     list_hparams,
     list_models,
     list_problems,
-    model,
+    model_class,
     problem,
     register_model,
     register_problem,
 )
+
+
+def model(name: str) -> partial[T2TModel]:
+    """The constructor of model `name`: `model(name)(model_hparams, spec, modality_hparams=None)` -> `T2TModel`
+    (bottom -> body -> top -> loss for the problem `spec` describes)."""
+    return partial(build_model, model_class(name), model_name=name)
+
 
 __all__ = ["list_hparams", "list_models", "list_problems", "model", "problem", "register_model", "register_problem"]
 __version__ = "0.1.0"

@@ -27,7 +27,7 @@ import torch
 from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
-from t2t_torch.models.text2text_module import identity_mismatch
+from t2t_torch.models.t2t_module import identity_mismatch
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -25,6 +25,9 @@ from t2t_torch.callbacks.from_config import check_early_stopping, check_entries
 from t2t_torch.errors import T2TUserError, close_matches, did_you_mean
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.logged_metrics import eval_metric_names
+from t2t_torch.modalities import modality_config
+from t2t_torch.models.body import family_for
+from t2t_torch.models.t2t_model import OVERRIDE_KEYS
 from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.writable import check_output_folder
 
@@ -117,10 +120,45 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
             word = "a whole number" if kind is int else "a number"
             raise T2TUserError(f"trainer.{key} must be {word}, not '{value}': pass e.g. trainer.{key}=1")
     if "model" in cfg and isinstance(cfg.get("hparams"), DictConfig):
-        config_class = getattr(registry.model_class(str(cfg.model.name)), "config_class", None)
-        if config_class is not None:  # its own checks (e.g. __post_init__) run as it is built
-            model_hparams = OmegaConf.to_container(cfg.hparams.get("model"), resolve=True)
-            dataclass_from_mapping(config_class, model_hparams, "model")
+        check_model_fits(cfg)
+
+
+def check_model_fits(cfg: DictConfig) -> None:
+    """The hparams set is one for the model, its model and modality knobs build (their own checks run), and the
+    model's family can take the problem's modalities: one line, before any data is prepared."""
+    model_name = str(cfg.model.name)
+    body = registry.model_class(model_name)
+    hparams_set = OmegaConf.select(cfg, "hydra.runtime.choices.hparams", default=None) or "the hparams set"
+    fits = cfg.hparams.get("models")
+    if fits is not None and model_name not in fits:
+        others = [n for n in registry.list_hparams() if model_name in (_hparams_models(n) or [model_name])]
+        raise T2TUserError(f"hparams set {hparams_set} is for model {', '.join(map(str, fits))}, not {model_name}:"
+                           f" pass hparams=<one of: {', '.join(others) or 'none yet'}>")
+    model_hparams = OmegaConf.to_container(cfg.hparams.get("model"), resolve=True)
+    dataclass_from_mapping(body.config_class, model_hparams, "model")  # its own checks (__post_init__) run
+    modality_hparams = OmegaConf.to_container(cfg.hparams.get("modality") or {}, resolve=True)
+    for name, values in modality_hparams.items():
+        if name not in OVERRIDE_KEYS:
+            modality_config(name, values)
+    if "problem" in cfg:
+        problem_name = str(cfg.problem.name)
+        problem_class = registry.problem_class(problem_name)
+        modalities = problem_class.class_modalities(reversed_=problem_name.endswith(registry.REVERSED_SUFFIX))
+        overrides = {k: v for k, v in modality_hparams.items() if k in OVERRIDE_KEYS and v}
+        family_for(body, {**modalities, **overrides}, model_name, problem_name, registry.model_classes())
+
+
+def _hparams_models(name: str) -> list[str] | None:
+    """The `models:` list of hparams set `name` (None when it has none)."""
+    loaded = OmegaConf.load(registry.hparams_file(name))
+    if not isinstance(loaded, DictConfig):
+        return None
+    if loaded.get("models") is not None:
+        return [str(m) for m in loaded.models]
+    for parent in loaded.get("defaults") or []:  # inherited from the set it extends
+        if isinstance(parent, str) and parent != "_self_":
+            return _hparams_models(parent)
+    return None
 
 
 def check_run_dir(cfg: DictConfig, multirun: bool = False) -> None:

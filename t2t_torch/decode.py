@@ -30,9 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch.cli import _preflight, _report_errors, job_logging
 from t2t_torch.decoding.text_files import format_output, read_text_lines, write_text_lines
-from t2t_torch.inference.translator import DecodeConfig, Translator
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.inference.translator import DecodeConfig, Translator
 from t2t_torch.metrics.bleu import corpus_scores
 from t2t_torch.writable import check_output_file, check_output_folder, same_file
 

@@ -14,12 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from t2t_torch.errors import UnknownNameError, did_you_mean
-
-if TYPE_CHECKING:
-    from t2t_torch.problems.problem import Problem
 
 REVERSED_SUFFIX = "_rev"
 PACKAGE_CONF_DIR = Path(__file__).parent / "conf"
@@ -58,19 +55,25 @@ def register_problem(name: str | None = None) -> Callable[[T], T]:
 
 
 def register_model(name: str | None = None) -> Callable[[T], T]:
-    """Class decorator: register an `nn.Module` with a `from_hparams(hparams, problem_info)` constructor."""
+    """Class decorator: register a model body (`t2t_torch.models.body.Body`: its families and typed config)."""
     return _register(_MODELS, "model", name)
 
 
 def list_problems(include_reversed: bool = False) -> list[str]:
+    """Registered problem names; with `include_reversed`, also `<name>_rev` for each problem that can swap its
+    inputs and targets (its class's `can_reverse()`)."""
     names = sorted(_PROBLEMS)
     if include_reversed:
-        names += [n + REVERSED_SUFFIX for n in names]
+        names += [n + REVERSED_SUFFIX for n in names if getattr(_PROBLEMS[n], "can_reverse", lambda: True)()]
     return sorted(names)
 
 
 def list_models() -> list[str]:
     return sorted(_MODELS)
+
+
+def model_classes() -> dict[str, type]:
+    return dict(_MODELS)
 
 
 def problem_class(name: str) -> type:
@@ -84,8 +87,9 @@ def problem_class(name: str) -> type:
     return _PROBLEMS[base]
 
 
-def problem(name: str, **config: Any) -> Problem:
-    """An instance of the problem `name`; `<name>_rev` swaps its inputs and targets. `config` overrides its knobs."""
+def problem(name: str, **config: Any) -> Any:
+    """An instance of the problem `name` (a `t2t_torch.problems.problem.Problem`; the registry sits below the data
+    package, so it does not import it); `<name>_rev` swaps its inputs and targets. `config` overrides its knobs."""
     cls = problem_class(name)
     return cls(was_reversed=name.endswith(REVERSED_SUFFIX), **config)
 
@@ -94,11 +98,6 @@ def model_class(name: str) -> type:
     if name not in _MODELS:
         raise UnknownNameError(f"unknown model '{name}'.{did_you_mean(name, _MODELS)} Run t2t-registry to list models.")
     return _MODELS[name]
-
-
-def model(name: str) -> Callable[..., Any]:
-    """The constructor of model `name`: call it as `model(name)(hparams, problem_info)` to get the nn.Module."""
-    return model_class(name).from_hparams
 
 
 def add_config_dir(path: str | Path) -> None:

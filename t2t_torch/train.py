@@ -24,13 +24,13 @@ from t2t_torch.callbacks.from_config import early_stopping_callback, early_stopp
 from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
+from t2t_torch.errors import StoppedBySignal, T2TUserError
+from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.models.t2t_module import T2TModule, identity_mismatch
+from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.problem import Problem, check_data_dir
-from t2t_torch.errors import StoppedBySignal, T2TUserError
-from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.models.text2text_module import Text2TextModule, identity_mismatch
-from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.report import print_final_metrics
 from t2t_torch.run_identity import first_differences
 from t2t_torch.writable import same_file
@@ -48,14 +48,14 @@ def build_datamodule(cfg: DictConfig, problem: Problem) -> ProblemDataModule:
     return ProblemDataModule(problem, check_data_dir(cfg.data_dir), batching, seed=cfg.seed)
 
 
-def build_module(cfg: DictConfig, problem: Problem, data_dir: Path) -> Text2TextModule:
-    return Text2TextModule(
+def build_module(cfg: DictConfig, problem: Problem, data_dir: Path) -> T2TModule:
+    return T2TModule(
         model_name=cfg.model.name,
         model_hparams=OmegaConf.to_container(cfg.hparams.model, resolve=True),
         optim_hparams=OmegaConf.to_container(cfg.hparams.optim, resolve=True),
-        problem_info=problem.info().as_dict(),
+        problem_spec=problem.spec(data_dir).as_dict(),
         problem_name=problem.name,
-        eval_metrics=list(problem.eval_metrics),
+        modality_hparams=OmegaConf.to_container(cfg.hparams.get("modality") or {}, resolve=True),
         run_config=OmegaConf.to_container(cfg, resolve=True),
         vocab_hashes=problem.vocab_hashes(data_dir),
     )
@@ -128,7 +128,7 @@ def check_same_run(last: Path, cfg: DictConfig) -> None:
                            " repeat that run's command to resume it, or pass hydra.run.dir=<another folder>")
 
 
-def check_checkpoint_matches(path: Path, module: Text2TextModule) -> None:
+def check_checkpoint_matches(path: Path, module: T2TModule) -> None:
     """One clear line when a checkpoint comes from another model, hparams set, problem (name or settings) or
     vocabulary (naming the checkpoint and the vocabulary file)."""
     from t2t_torch.inference.translator import problem_from_hparams

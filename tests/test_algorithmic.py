@@ -60,5 +60,5 @@ def test_nlplike_is_zipfian(tmp_path):
 
 
 def test_vocab_sizes_count_reserved_ids():
-    assert t2t_torch.problem("algorithmic_reverse_binary40").info().target_vocab_size == 4
-    assert t2t_torch.problem("algorithmic_addition_decimal40").info().target_vocab_size == 13
+    assert t2t_torch.problem("algorithmic_reverse_binary40").spec().targets.vocab_size == 4
+    assert t2t_torch.problem("algorithmic_addition_decimal40").spec().targets.vocab_size == 13

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import torch
 
+import t2t_torch
 from t2t_torch.avg_checkpoints import main
 from t2t_torch.inference.translator import Translator
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
-from t2t_torch.models.transformer import Transformer, TransformerConfig
 
 MODEL_HPARAMS = {"hidden_size": 8, "num_hidden_layers": 1, "num_heads": 2, "filter_size": 16}
-PROBLEM_INFO = {"target_vocab_size": 4, "input_vocab_size": 4, "modality": "symbol", "pad_id": 0, "eos_id": 1}
+PROBLEM_SPEC = t2t_torch.problem("algorithmic_identity_binary40").spec().as_dict()  # vocabulary of 4 ids
 
 
 def write_checkpoint(path: Path, seed: int, step: int, hidden_size: int = 8,
@@ -25,13 +25,13 @@ def write_checkpoint(path: Path, seed: int, step: int, hidden_size: int = 8,
     """A checkpoint of a tiny Transformer; `identity` overrides hyper_parameters (problem_name, run_config, ...)."""
     torch.manual_seed(seed)
     hparams = {**MODEL_HPARAMS, "hidden_size": hidden_size}
-    net = Transformer(TransformerConfig(**hparams), 4, 4)
+    net = t2t_torch.model("transformer")(hparams, t2t_torch.problem("algorithmic_identity_binary40").spec())
     state = {f"model.{k}": v for k, v in net.state_dict().items()}
     state["val_metrics.count"] = torch.tensor(step)  # a non-float tensor: taken from the newest checkpoint
     checkpoint = {
         "state_dict": state, "global_step": step, "epoch": 0, "pytorch-lightning_version": "2.6.6",
         "optimizer_states": [], "hyper_parameters": {
-            "model_name": "transformer", "model_hparams": hparams, "problem_info": PROBLEM_INFO,
+            "model_name": "transformer", "model_hparams": hparams, "problem_spec": PROBLEM_SPEC,
             "problem_name": "algorithmic_identity_binary40", "run_config": {}, **identity},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def test_average_of_different_checkpoints_is_their_mean(tmp_path):
     second = write_checkpoint(tmp_path / "b.ckpt", seed=1, step=20)
     assert main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"), "--output_path", str(tmp_path / "avg.ckpt")]) == 0
     result = averaged(tmp_path / "avg.ckpt")
-    weight = "model.decoder.0.ffn.up.weight"
+    weight = "model.body.decoder.0.ffn.up.weight"
     assert not torch.equal(first[weight], second[weight])
     for key in first:
         if key != "val_metrics.count":
@@ -77,10 +77,10 @@ def test_run_dir_takes_the_newest_n_and_counts_last_ckpt_once(tmp_path, capsys):
     assert main([str(run), "--n", "2"]) == 0
     output = run / "avg" / "avg-last2-step300.ckpt"
     assert "steps 200, 300" in capsys.readouterr().out
-    expected = (states[200]["model.encoder_norm.weight"] + states[300]["model.encoder_norm.weight"]) / 2
-    torch.testing.assert_close(averaged(output)["model.encoder_norm.weight"], expected)
+    expected = (states[200]["model.body.encoder_norm.weight"] + states[300]["model.body.encoder_norm.weight"]) / 2
+    torch.testing.assert_close(averaged(output)["model.body.encoder_norm.weight"], expected)
     translator = Translator.from_checkpoint(output)  # the averaged file is a complete checkpoint for decoding
-    torch.testing.assert_close(translator.model.encoder_norm.weight.detach(), expected)
+    torch.testing.assert_close(translator.model.body.encoder_norm.weight.detach(), expected)
     assert len(translator.translate(["1 0 1", "0 1"], beam_size=2, extra_length=3)) == 2
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.batching import (
     BatchingConfig,
     TokenBucketBatchSampler,
@@ -10,7 +11,6 @@ from t2t_torch.problems.batching import (
     collate_padded,
     padding_fraction,
 )
-from t2t_torch.errors import T2TUserError
 
 LENGTHS = np.random.default_rng(0).integers(1, 60, size=2000)
 

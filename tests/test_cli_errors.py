@@ -144,7 +144,7 @@ def test_datagen_prepares_only_the_data(tmp_path, run_cli):
                               f"data_dir={tmp_path}/data"], main=cli.datagen_main, program="t2t-datagen")
     assert code == 0, err[-2000:]
     assert "Prepared algorithmic_sort_problem" in out
-    # One cache folder per split and fingerprint (`<split>.<fingerprint>/`, token_cache.py), each with its manifest.
+    # One cache folder per split and fingerprint (`<split>.<fingerprint>/`, example_cache.py), each with its manifest.
     root = tmp_path / "data" / "algorithmic_sort_problem"
     manifests = {path.parent.name: json.loads(path.read_text()) for path in root.glob("*/manifest.json")}
     assert sorted(name.split(".")[0] for name in manifests) == ["dev", "train"], sorted(manifests)

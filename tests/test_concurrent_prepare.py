@@ -30,7 +30,7 @@ def _worker(settings: dict, data_dir: str, barrier, results) -> None:
         import filelock
 
         import t2t_torch.problems.problem as problem_module
-        from t2t_torch.problems.token_cache import TokenCache
+        from t2t_torch.problems.example_cache import ExampleCache
 
         report = {"settings": settings, "waits": {}, "writes": {}}
 
@@ -42,7 +42,7 @@ def _worker(settings: dict, data_dir: str, barrier, results) -> None:
                 finally:
                     report["waits"][Path(self.lock_file).name] = time.monotonic() - started
 
-        original_write = TokenCache.write
+        original_write = ExampleCache.write
 
         def recording_write(cache, samples, fingerprint):
             started = time.time()
@@ -51,7 +51,7 @@ def _worker(settings: dict, data_dir: str, barrier, results) -> None:
             return count
 
         problem_module.FileLock = RecordingLock
-        TokenCache.write = recording_write
+        ExampleCache.write = recording_write
         problem = registry.problem(PROBLEM, **settings)
         generate = problem.generate_encoded_samples
 

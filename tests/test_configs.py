@@ -14,10 +14,12 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 import t2t_torch  # noqa: F401  (registers the built-ins)
 from helpers import compose
 from t2t_torch import registry
-from t2t_torch.problems.batching import BatchingConfig
+from t2t_torch.config_check import _hparams_models
+from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.models.transformer import TransformerConfig
+from t2t_torch.models.body import family_for
 from t2t_torch.optim import OptimConfig, build_lr_lambda
+from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.recipes import load_recipe, option_exists
 from t2t_torch.registry import PACKAGE_CONF_DIR
 
@@ -117,12 +119,42 @@ def test_conf_tree_is_complete():
     assert (PACKAGE_CONF_DIR / "train.yaml").is_file() and (PACKAGE_CONF_DIR / "datagen.yaml").is_file()
 
 
+def _fits(problem: str, model: str) -> bool:
+    cls = registry.problem_class(problem)
+    try:
+        family_for(registry.model_class(model), cls.class_modalities(problem.endswith("_rev")), model, problem)
+    except T2TUserError:
+        return False
+    return True
+
+
+def companions(group: str, name: str) -> list[str]:
+    """The problem/model/hparams choices that make `group=name` a pair the compose-time check accepts, when the
+    defaults of train.yaml are not one (an image problem needs an image model, ...)."""
+    defaults = {"problem": "algorithmic_reverse_decimal40_iid", "model": "transformer",
+                "hparams": "transformer_tiny_algorithmic"}
+    if group not in defaults or name == defaults[group]:
+        return []
+    problems = registry.list_problems(include_reversed=True)
+    if group == "hparams":
+        model = (_hparams_models(name) or ["transformer"])[0]
+        problem = next(p for p in [defaults["problem"], *problems] if _fits(p, model))
+        return [f"model={model}"] * (model != "transformer") + [f"problem={problem}"] * (problem != defaults["problem"])
+    model = name if group == "model" else next(m for m in ["transformer", *registry.list_models()] if _fits(name, m))
+    problem = name if group == "problem" else next(p for p in [defaults["problem"], *problems] if _fits(p, model))
+    hparams = next(h for h in [defaults["hparams"], *registry.list_hparams()]
+                   if model in (_hparams_models(h) or [model]))
+    out = [f"problem={problem}", f"model={model}", f"hparams={hparams}"]
+    return [o for o in out if o.split("=", 1)[0] != group and o.split("=", 1)[1] != defaults[o.split("=", 1)[0]]]
+
+
 @pytest.mark.parametrize(("group", "name"), OPTIONS)
 def test_every_option_composes(group, name, tmp_path):
     """`group=name` composes, and every value the option's YAML (or registry entry) sets, directly or through its
-    defaults and overrides, is in the composed config unless a later layer of train.yaml's defaults list sets it."""
-    overrides = [f"{group}={name}", f"data_dir={tmp_path / 'data'}"]
-    cfg = compose(overrides[:1], tmp_path)
+    defaults and overrides, is in the composed config unless a later layer of train.yaml's defaults list sets it.
+    Options that need another problem/model/hparams choice to be a valid pair get the first that fits."""
+    overrides = [f"{group}={name}", *companions(group, name), f"data_dir={tmp_path / 'data'}"]
+    cfg = compose(overrides[:-1], tmp_path)
     own = _option(group, name)[0]
     if not own:  # an option that turns its group off (callbacks=none): the group composes empty
         assert not OmegaConf.select(cfg, group), f"{group}/{name} sets nothing, yet {group} is not empty"
@@ -146,8 +178,8 @@ def test_recipes_awaiting_their_problem_or_model_are_documented(name):
 
 @pytest.mark.parametrize("name", GROUPS["hparams"])
 def test_hparams_sets_instantiate(name, tmp_path):
-    cfg = compose([f"hparams={name}"], tmp_path)
-    model = dataclass_from_mapping(TransformerConfig, cfg.hparams.model, "model")
+    cfg = compose([f"hparams={name}", *companions("hparams", name)], tmp_path)
+    model = dataclass_from_mapping(registry.model_class(cfg.model.name).config_class, cfg.hparams.model, "model")
     optim = OptimConfig.from_mapping(cfg.hparams.optim)
     dataclass_from_mapping(BatchingConfig, cfg.hparams.batching, "batching")
     assert build_lr_lambda(optim, model.hidden_size, train_steps=1000)(10) > 0

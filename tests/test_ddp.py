@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 from helpers import compose, tiny
 from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
-from t2t_torch.problems.batching import BatchingConfig, TokenBucketBatchSampler
 from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.problems.batching import BatchingConfig, TokenBucketBatchSampler
 from t2t_torch.train import build_datamodule, build_module, build_problem, train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,8 +23,8 @@ from helpers import compose
 from t2t_torch.avg_checkpoints import main as avg_main
 from t2t_torch.callbacks.bleu_eval import BleuEval, bleu_eval_callbacks
 from t2t_torch.decode import decode, decode_main, interactive
-from t2t_torch.inference.translator import DecodeConfig, Translator
 from t2t_torch.errors import T2TUserError
+from t2t_torch.inference.translator import DecodeConfig, Translator
 from t2t_torch.train import train
 
 COPY_TASK = [

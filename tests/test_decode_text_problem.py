@@ -15,10 +15,10 @@ from omegaconf import OmegaConf
 
 from helpers import compose
 from t2t_torch.decode import decode
-from t2t_torch.inference.translator import Translator, problem_from_hparams
 from t2t_torch.errors import T2TUserError
+from t2t_torch.inference.translator import Translator, problem_from_hparams
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, served_vocab_files
-from t2t_torch.models.text2text_module import Text2TextModule
+from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.text import SubwordEncoder
 from t2t_torch.train import check_checkpoint_matches, train
 from text_fixtures import offline_config
@@ -128,7 +128,7 @@ def test_resume_refuses_a_rebuilt_vocabulary_in_one_line_naming_both_files(ckpt,
     data_dir, vocab = rebuilt_data_dir(ckpt, tmp_path)
     hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
     problem = problem_from_hparams(hp)
-    module = Text2TextModule(**{**hp, "run_config": {**hp["run_config"], "data_dir": str(data_dir)},
+    module = T2TModule(**{**hp, "run_config": {**hp["run_config"], "data_dir": str(data_dir)},
                                 "vocab_hashes": problem.vocab_hashes(data_dir)})  # as train() builds it there
     with pytest.raises(T2TUserError) as error:
         check_checkpoint_matches(ckpt, module)
@@ -143,7 +143,7 @@ def test_checkpoints_from_before_the_record_are_accepted_with_a_warning(ckpt, tm
     assert "records no vocabulary hashes" in caplog.text
     hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
     caplog.clear()
-    check_checkpoint_matches(older, Text2TextModule(**hp))  # resume: accepted, with the same warning
+    check_checkpoint_matches(older, T2TModule(**hp))  # resume: accepted, with the same warning
     assert "records no vocabulary hashes" in caplog.text
 
 

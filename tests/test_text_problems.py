@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import t2t_torch
-from t2t_torch.problems.text_problems import Text2TextProblem
 from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.text_problems import Text2TextProblem
 from t2t_torch.text import SubwordEncoder
 from text_fixtures import SMALL_VOCAB, pairs, write_parallel, write_tsv
 
@@ -46,8 +46,8 @@ def test_local_files_are_encoded_and_decode_back(corpus: dict, tmp_path: Path) -
         assert example["inputs"][-1] == 1 and example["targets"][-1] == 1  # EOS appended
         assert encoders["inputs"].decode(example["inputs"]) == expected[3][0]
         assert encoders["targets"].decode(example["targets"]) == expected[3][1]
-    info = problem.info()
-    assert info.input_vocab_size == info.target_vocab_size == encoders["targets"].vocab_size
+    spec = problem.spec(tmp_path / "data")
+    assert spec.inputs.vocab_size == spec.targets.vocab_size == encoders["targets"].vocab_size
 
 
 def test_vocabulary_is_built_once_and_reused(corpus: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +66,7 @@ def test_vocabulary_is_built_once_and_reused(corpus: dict, tmp_path: Path, monke
     again.generate_data(tmp_path)
     assert builds == [1]
     assert vocab.stat().st_mtime_ns == before
-    assert again.info().target_vocab_size > 258
+    assert again.spec(tmp_path).targets.vocab_size > 258
     make(data_files=corpus, approx_vocab_size=SMALL_VOCAB + 10).generate_data(tmp_path)  # other settings: new vocab
     assert builds == [1, 1] and len(list((tmp_path / "text2text_files").glob("vocab.*.json"))) == 2
 
@@ -125,19 +125,19 @@ def test_rev_swaps_features_encoders_and_sizes(tmp_path: Path) -> None:
     example, reversed_example = forward.dataset("dev", tmp_path)[2], backward.dataset("dev", tmp_path)[2]
     assert list(reversed_example["inputs"]) == list(example["targets"])
     assert swapped["inputs"].decode(reversed_example["inputs"]) == pairs(10)[2][1]
-    assert backward.info().input_vocab_size == forward.info().target_vocab_size
+    assert backward.spec(tmp_path).inputs.vocab_size == forward.spec(tmp_path).targets.vocab_size
     assert backward.name == "separate_text_rev" and backward.cache_dir(tmp_path) == forward.cache_dir(tmp_path)
 
 
-def test_info_before_preparation_says_what_to_do() -> None:
+def test_spec_before_preparation_says_what_to_do() -> None:
     with pytest.raises(T2TUserError, match="generate_data"):
-        FlakyProblem().info()
+        FlakyProblem().spec()
 
 
 def test_byte_and_token_vocabularies(corpus: dict, tmp_path: Path) -> None:
     byte = make(data_files=corpus, vocab_type="character")  # T2T's name for bytes
     byte.generate_data(tmp_path / "byte")
-    assert byte.info().target_vocab_size == 258
+    assert byte.spec(tmp_path / "byte").targets.vocab_size == 258
     vocab = tmp_path / "tokens.txt"
     vocab.write_text("\n".join(sorted({w for en, de in pairs(40) for w in f"{en} {de}".split()})), encoding="utf-8")
     token = make(data_files=corpus, vocab_type="token", token_vocab_file=str(vocab))

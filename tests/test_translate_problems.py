@@ -15,10 +15,10 @@ import pytest
 
 import t2t_torch
 from t2t_torch import registry
+from t2t_torch.errors import T2TUserError
 from t2t_torch.problems import translate
 from t2t_torch.problems.text_problems import Text2TextProblem
 from t2t_torch.problems.translate import ArchiveFiles, TranslateEnfrWmtSmall8k
-from t2t_torch.errors import T2TUserError
 from text_fixtures import SMALL_VOCAB, make_bible, offline_config
 
 TRANSLATE_NAMES = [
@@ -96,7 +96,7 @@ def test_data_files_replace_the_download(hub: FakeHub, tmp_path: Path) -> None:
     problem = t2t_torch.problem("translate_ende_wmt_characters", data_files=files)
     problem.generate_data(tmp_path / "data")
     assert hub.calls == []
-    assert problem.info().target_vocab_size == 258
+    assert problem.spec(tmp_path / "data").targets.vocab_size == 258
     assert len(problem.dataset("test", tmp_path / "data")) == 5
     with pytest.raises(T2TUserError, match="no entry for split"):
         t2t_torch.problem("translate_ende_wmt8k", data_files={"train": files["train"], "dev": files["dev"]})

@@ -18,8 +18,8 @@ import lightning as L
 import numpy as np
 from omegaconf import DictConfig
 
-from t2t_torch.inference.translator import DecodeConfig, decode_sequences
 from t2t_torch.errors import T2TUserError
+from t2t_torch.inference.translator import DecodeConfig, decode_sequences
 from t2t_torch.metrics.bleu import corpus_scores
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class BleuEval(L.Callback):
         indices = np.linspace(0, len(dataset) - 1, count).round().astype(int) if count else []
         examples = [dataset[int(i)] for i in indices]
         hypotheses = decode_sequences(pl_module.model, [e["inputs"].tolist() for e in examples],
-                                      pl_module.info.target_vocab_size, self.config, pl_module.device)
+                                      pl_module.spec.targets.vocab_size, self.config, pl_module.device)
         targets = self.encoders["targets"]
         scores = corpus_scores([targets.decode(h[0]) for h in hypotheses],
                                [targets.decode(e["targets"]) for e in examples])

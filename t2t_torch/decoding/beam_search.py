@@ -42,9 +42,8 @@ import torch
 
 from t2t_torch.decoding.cache import expand_to_beams, first_device, reorder_cache
 from t2t_torch.decoding.length_penalty import length_penalty
+from t2t_torch.spec import EOS_ID, PAD_ID
 
-PAD_ID = 0
-EOS_ID = 1
 NEG_INF = float("-inf")
 
 SymbolsToLogitsFn = Callable[[torch.Tensor, int, Any], tuple[torch.Tensor, Any]]

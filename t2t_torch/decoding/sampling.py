@@ -67,15 +67,19 @@ def sample(
     generator: torch.Generator | None = None,
     *,
     device: torch.device | str | None = None,
+    top_p: float = 1.0,
 ) -> BeamResult:
-    """Draw each next token from softmax(logits / temperature), restricted to the `top_k` most likely when > 0.
+    """Draw each next token from softmax(logits / temperature), restricted to the `top_k` most likely when > 0 and
+    to the smallest set of most likely tokens whose probability reaches `top_p` when < 1 (nucleus sampling).
 
     `temperature=0` means argmax (greedy), as T2T's `sampling_temp=0.0`. Pass a seeded `generator` (on the
     decoding device) for reproducible draws.
     """
     if temperature < 0:
         raise ValueError(f"sample needs temperature >= 0 (0 means greedy), got {temperature}.")
-    choose = _argmax if temperature == 0 else _sampler(temperature, top_k, generator)
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"sample needs 0 < top_p <= 1, got {top_p}.")
+    choose = _argmax if temperature == 0 else _sampler(temperature, top_k, generator, top_p)
     return _decode_single_path(
         symbols_to_logits_fn, batch_size, decode_length, vocab_size, cache, eos_id, start_id, device, choose
     )
@@ -85,13 +89,18 @@ def _argmax(log_probs: torch.Tensor) -> torch.Tensor:
     return log_probs.argmax(dim=-1)  # (N,)
 
 
-def _sampler(temperature: float, top_k: int, generator: torch.Generator | None) -> ChooseFn:
+def _sampler(temperature: float, top_k: int, generator: torch.Generator | None, top_p: float = 1.0) -> ChooseFn:
     def choose(log_probs: torch.Tensor) -> torch.Tensor:
         scaled = log_probs / temperature  # (N, V)
         if 0 < top_k < scaled.shape[-1]:
             kth_best = scaled.topk(top_k, dim=-1).values[:, -1:]  # (N, 1)
             scaled = scaled.masked_fill(scaled < kth_best, float("-inf"))
         probs = torch.softmax(scaled, dim=-1)  # (N, V)
+        if top_p < 1.0:
+            ordered, order = probs.sort(dim=-1, descending=True)  # (N, V)
+            before = ordered.cumsum(-1) - ordered  # probability of the more likely tokens
+            ordered = ordered.masked_fill(before >= top_p, 0.0)  # the most likely token always stays
+            probs = torch.zeros_like(probs).scatter(-1, order, ordered)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (N,)
 
     return choose

@@ -1,5 +1,9 @@
 """In-process decoding from a checkpoint: load once, translate lists of strings (T2T's `utils/decoding.py`).
 
+It dispatches on the model's family: an encoder-decoder decodes each input line; a decoder-only language model
+continues each line as a prompt (no EOS appended; `sampling_method=random` with `sampling_temp`,
+`sampling_keep_top_k`, `sampling_keep_top_p` samples); a classifier returns the argmax label of each line.
+
 Ports the inner loop of T2T's `decode_from_file` / `decode_interactively`: inputs are encoded with the problem's
 `feature_encoders`, sorted by length (longest first) and decoded in batches, and the outputs are put back in input
 order. The search is `t2t_torch.decoding` driven through the model's incremental cache (`encode` / `init_cache` /
@@ -29,14 +33,16 @@ import torch.nn as nn
 
 from t2t_torch import registry
 from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
-from t2t_torch.problems.batching import BatchingConfig, collate_padded
-from t2t_torch.problems.problem import EOS_ID, Problem, ProblemInfo
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.decoding.scoring import sequence_log_probs
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, stored_encoders, vocab_file_mismatch
+from t2t_torch.models.t2t_module import T2TModule, spec_from_hparams
+from t2t_torch.problems.batching import BatchingConfig, collate_padded
+from t2t_torch.problems.problem import Problem
+from t2t_torch.spec import EOS_ID, ProblemSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ class DecodeConfig:
     sampling_method: str = "argmax"  # "random": draw each token instead of beam/greedy search
     sampling_temp: float = 1.0
     sampling_keep_top_k: int = 0  # 0: sample from the whole vocabulary
+    sampling_keep_top_p: float = 1.0  # < 1: nucleus sampling (the most likely tokens holding this probability)
     seed: int | None = None  # seeds sampling
 
     def __post_init__(self) -> None:
@@ -68,6 +75,8 @@ class DecodeConfig:
             raise T2TUserError(f"unknown sampling_method '{self.sampling_method}': pass one of {SAMPLING_METHODS}")
         if self.sampling_temp < 0:
             raise T2TUserError(f"sampling_temp must be >= 0 (0 = greedy), got {self.sampling_temp}")
+        if not 0.0 < self.sampling_keep_top_p <= 1.0:
+            raise T2TUserError(f"sampling_keep_top_p must be in (0, 1], got {self.sampling_keep_top_p}")
 
     @property
     def num_beams(self) -> int:
@@ -111,14 +120,19 @@ def resolve_device(device: str | torch.device) -> torch.device:
 @torch.inference_mode()
 def decode_batch(model: nn.Module, inputs: torch.Tensor, vocab_size: int, config: DecodeConfig,
                  generator: torch.Generator | None = None) -> BeamResult:
-    """inputs (B, S) padded ids ending in eos -> BeamResult with ids (B, num_beams, L), best first."""
-    memory, mask = model.encode(inputs)
-    decode_length = inputs.size(1) + config.extra_length
-    cache = model.init_cache(memory, mask, decode_length)
+    """inputs (B, S) padded ids ending in eos -> BeamResult with ids (B, num_beams, L), best first. For a
+    decoder-only model `inputs` are prompts of one length (no eos), continued for `extra_length` tokens."""
+    if model.family == "decoder":
+        decode_length = config.extra_length
+        cache = model.init_cache(prefix=inputs, max_length=decode_length)
+    else:
+        memory, mask = model.encode(inputs)
+        decode_length = inputs.size(1) + config.extra_length
+        cache = model.init_cache(memory, mask, decode_length)
     batch = inputs.size(0)
     if config.sampling_method == "random":
         return sample(model.decode_step, batch, decode_length, vocab_size, cache, temperature=config.sampling_temp,
-                      top_k=config.sampling_keep_top_k, generator=generator)
+                      top_k=config.sampling_keep_top_k, generator=generator, top_p=config.sampling_keep_top_p)
     if config.beam_size == 1:
         return greedy_search(model.decode_step, batch, decode_length, vocab_size, cache)
     return beam_search(model.decode_step, batch, config.beam_size, decode_length, vocab_size, config.alpha, cache)
@@ -135,8 +149,7 @@ def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[int]], vocab
     if config.seed is not None:
         generator = torch.Generator(device=device).manual_seed(config.seed)
     outputs: list[list[list[int]]] = [[] for _ in sequences]
-    for start in range(0, len(order), config.batch_size):
-        chunk = order[start : start + config.batch_size]
+    for chunk in _chunks(order, sequences, config.batch_size, same_length=model.family == "decoder"):
         inputs = collate_padded([{"inputs": sequences[index]} for index in chunk])["inputs"]
         result = decode_batch(model, inputs.to(device), vocab_size, config, generator)
         ids, lengths = result.ids.tolist(), result.lengths.tolist()
@@ -145,17 +158,31 @@ def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[int]], vocab
     return outputs
 
 
+def _chunks(order: list[int], sequences: Sequence[Sequence[int]], size: int, same_length: bool) -> list[list[int]]:
+    """Batches of at most `size` indices in `order`; with `same_length`, each holds sequences of one length (prompts
+    are continued from their last token, so they are not padded)."""
+    chunks: list[list[int]] = []
+    for index in order:
+        last = chunks[-1] if chunks else None
+        if last is None or len(last) >= size or (same_length and len(sequences[last[0]]) != len(sequences[index])):
+            chunks.append([index])
+        else:
+            last.append(index)
+    return chunks
+
+
 class Translator:
     """A model, its problem's text encoders and decoding settings, ready to translate lists of strings."""
 
-    def __init__(self, model: nn.Module, encoders: Mapping[str, Any], info: ProblemInfo, max_input_length: int,
+    def __init__(self, model: nn.Module, encoders: Mapping[str, Any], spec: ProblemSpec, max_input_length: int,
                  device: str | torch.device = "cpu", problem: Problem | None = None,
                  data_dir: str | Path | None = None) -> None:
         self.device = resolve_device(device)
         self.data_dir = Path(data_dir).expanduser() if data_dir else None  # the problem's prepared data
         self.model = model.to(self.device).eval()
         self.encoders = dict(encoders)
-        self.info = info
+        self.spec = spec
+        self.vocab_size = spec.targets.vocab_size
         self.max_input_length = max_input_length  # tokens, eos included
         self.problem = problem
         self.last_stats = DecodeStats()
@@ -173,12 +200,11 @@ class Translator:
         run_config = hp.get("run_config") or {}
         problem = problem_from_hparams(hp)
         data_dir = data_dir or run_config.get("data_dir")
+        spec = spec_from_hparams(hp, f"checkpoint '{path}'")
         encoders, data_dir = checked_encoders(checkpoint, path, problem, data_dir)
-        info = ProblemInfo(**hp["problem_info"])
-        model = registry.model(hp["model_name"])(dict(hp["model_hparams"]), info)
-        load_model_weights(model, checkpoint["state_dict"], path)
+        model = load_module(checkpoint, path).model
         batching = dataclass_from_mapping(BatchingConfig, (run_config.get("hparams") or {}).get("batching"), "batching")
-        return cls(model, encoders, info, batching.effective_max_length, device, problem, data_dir)
+        return cls(model, encoders, spec, batching.effective_max_length, device, problem, data_dir)
 
     def translate(self, texts: Sequence[str], config: DecodeConfig | None = None,
                   **options: Any) -> list[str] | list[list[str]]:
@@ -193,12 +219,18 @@ class Translator:
         max_length = config.max_input_size or self.max_input_length
         sequences, stats = self.encode_inputs(texts, max_length)
         todo = [i for i, ids in enumerate(sequences) if ids is not None]
-        decoded = decode_sequences(self.model, [sequences[i] for i in todo], self.info.target_vocab_size, config,
-                                   self.device)
         beams: list[list[str]] = [[""] * config.num_beams for _ in texts]
-        targets = self.encoders["targets"]
-        for index, hypotheses in zip(todo, decoded, strict=True):
-            beams[index] = [targets.decode(ids) for ids in hypotheses]
+        if not self.model.targets_modality.sequence_top:  # a classifier: the most likely label, once per input
+            labels = self.classify([sequences[i] for i in todo], config.batch_size)
+            beams = [[""] for _ in texts]
+            for index, label in zip(todo, labels, strict=True):
+                beams[index] = [label]
+        else:
+            decoded = decode_sequences(self.model, [sequences[i] for i in todo], self.vocab_size, config, self.device)
+            targets = self.encoders["targets"]
+            for index, hypotheses in zip(todo, decoded, strict=True):
+                prompt = texts[index].strip() + " " if self.model.family == "decoder" else ""
+                beams[index] = [prompt + targets.decode(ids) for ids in hypotheses]
         stats.seconds = time.perf_counter() - started
         stats.warn(max_length)
         self.last_stats = stats
@@ -220,16 +252,31 @@ class Translator:
                 raise T2TUserError(f"pair {number}: the source or the target does not encode ({reason})")
             targets.append([*target_ids, EOS_ID])
         stats.warn(self.max_input_length)
-        return sequence_log_probs(self.model, sources, targets, self.info.pad_id, batch_size, self.device)
+        return sequence_log_probs(self.model, sources, targets, int(self.spec.targets.pad_value), batch_size,
+                                  self.device)
 
     def decode_ids(self, sequences: Sequence[Sequence[int]], config: DecodeConfig) -> list[list[list[int]]]:
         """Already-encoded inputs (each ending in eos, not truncated) -> per input its hypotheses' ids."""
-        return decode_sequences(self.model, sequences, self.info.target_vocab_size, config, self.device)
+        return decode_sequences(self.model, sequences, self.vocab_size, config, self.device)
+
+    @torch.inference_mode()
+    def classify(self, sequences: Sequence[Sequence[int]], batch_size: int) -> list[str]:
+        """The most likely label of each encoded input, by name when the spec has `extra["labels"]`."""
+        names = list(self.spec.extra.get("labels") or [])
+        out: list[str] = []
+        for start in range(0, len(sequences), batch_size):
+            inputs = collate_padded([{"inputs": ids} for ids in sequences[start:start + batch_size]])["inputs"]
+            best = self.model.predict(inputs.to(self.device)).argmax(-1).tolist()
+            out += [names[i] if i < len(names) else str(i) for i in best]
+        return out
 
     def encode_inputs(self, texts: Sequence[str], max_length: int) -> tuple[list[list[int] | None], DecodeStats]:
-        """Ids ending in eos per text (truncated to `max_length` tokens), None for a text that is not decoded."""
+        """Ids ending in eos per text (truncated to `max_length` tokens), None for a text that is not decoded. A
+        language model's prompts are encoded with the targets' vocabulary and get no eos (they are continued)."""
         stats = DecodeStats(lines=len(texts))
-        encoder = self.encoders["inputs"]
+        prompts = self.model.family == "decoder"
+        encoder = self.encoders["targets" if prompts else "inputs"]
+        eos = [] if prompts else [EOS_ID]
         sequences: list[list[int] | None] = []
         for number, text in enumerate(texts, start=1):
             try:
@@ -243,10 +290,10 @@ class Translator:
                 stats.empty += 1
                 sequences.append(None)
                 continue
-            if len(ids) + 1 > max_length:
+            if len(ids) + len(eos) > max_length:
                 stats.truncated += 1
-                ids = ids[: max(max_length - 1, 1)]
-            sequences.append([*ids, EOS_ID])
+                ids = ids[-max(max_length - len(eos), 1):] if prompts else ids[: max(max_length - 1, 1)]
+            sequences.append([*ids, *eos])
         return sequences, stats
 
 
@@ -303,11 +350,17 @@ def load_encoders(problem: Problem, data_dir: str | Path | None) -> dict[str, An
         ) from None
 
 
-def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | Path) -> None:
-    """Load the LightningModule's `model.*` weights into the bare network."""
-    weights = {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(weights, strict=True)
+def load_module(checkpoint: Mapping[str, Any], path: str | Path) -> T2TModule:
+    """The LightningModule a checkpoint was trained as, with its weights (loaded as saved, no key surgery)."""
+    hp = dict(checkpoint["hyper_parameters"])
+    known = set(T2TModule.__init__.__code__.co_varnames[1:T2TModule.__init__.__code__.co_argcount])
+    module = T2TModule(**{"optim_hparams": {}, **{k: v for k, v in hp.items() if k in known}})
+    try:  # metric states a checkpoint may carry are not the model's: only model.* must match exactly
+        result = module.load_state_dict(checkpoint["state_dict"], strict=False)
+        problems = [*result.missing_keys, *(k for k in result.unexpected_keys if k.startswith("model."))]
+        if problems:
+            raise RuntimeError(f"keys that do not match: {', '.join(problems[:5])}")
     except RuntimeError as error:
         detail = " ".join(str(error).split())[:300]
         raise T2TUserError(f"checkpoint '{path}' does not fit its own model ({detail}): is it corrupt?") from None
+    return module.eval()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-LOWER_IS_BETTER = frozenset({"loss", "edit_distance"})
+LOWER_IS_BETTER = frozenset({"loss", "edit_distance", "perplexity", "perplexity_per_word", "wer"})
 HIGHER_IS_BETTER = frozenset({"accuracy", "accuracy_per_sequence", "accuracy_top5", "neg_log_perplexity", "bleu",
-                              "approx_bleu_score", "chrf", "rouge_2_fscore", "rouge_L_fscore"})
+                              "approx_bleu_score", "chrf", "rouge_1_fscore", "rouge_2_fscore", "rouge_L_fscore"})
 
 
 def eval_metric_names(problem_eval_metrics: Iterable[str], eval_bleu_every: int = 0) -> list[str]:

@@ -1,5 +1,6 @@
 """Teacher-forced sequence metrics as a torchmetrics `Metric` (ports T2T's `utils/metrics.py` defaults for
-Text2Text problems: accuracy, accuracy_per_sequence, neg_log_perplexity, plus loss and edit_distance).
+Text2Text problems: accuracy, accuracy_per_sequence, neg_log_perplexity, plus loss, perplexity (per token, and per
+word for language models) and edit_distance).
 
 All metrics are computed from the logits of the teacher-forced forward pass, as T2T's eval does; padding (id 0) is
 ignored. States are sums, so they reduce correctly across data-parallel processes.
@@ -12,16 +13,20 @@ import torch.nn.functional as F
 from torchmetrics import Metric
 from torchmetrics.functional.text import edit_distance as token_edit_distance
 
-SEQUENCE_METRICS = ("loss", "accuracy", "accuracy_per_sequence", "neg_log_perplexity", "edit_distance")
+SEQUENCE_METRICS = ("loss", "accuracy", "accuracy_per_sequence", "neg_log_perplexity", "perplexity",
+                    "perplexity_per_word", "edit_distance")
 
 
 class SequenceMetrics(Metric):
     full_state_update = False
 
-    def __init__(self, with_edit_distance: bool = False, pad_id: int = 0) -> None:
+    def __init__(self, with_edit_distance: bool = False, pad_id: int = 0, tokens_per_word: float | None = None) -> None:
+        """`tokens_per_word`: a language model's tokens per word on its eval split (with EOS), for the per-word
+        perplexity; None leaves that metric out."""
         super().__init__()
         self.with_edit_distance = with_edit_distance
         self.pad_id = pad_id
+        self.tokens_per_word = tokens_per_word
         for name in ("loss_sum", "log_prob_sum", "correct_tokens", "num_tokens", "correct_sequences",
                      "num_sequences", "edit_distance_sum", "target_length_sum"):
             self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
@@ -58,7 +63,10 @@ class SequenceMetrics(Metric):
             "accuracy": self.correct_tokens / tokens,
             "accuracy_per_sequence": self.correct_sequences / self.num_sequences.clamp(min=1),
             "neg_log_perplexity": self.log_prob_sum / tokens,
+            "perplexity": torch.exp(-self.log_prob_sum / tokens),
         }
+        if self.tokens_per_word:
+            out["perplexity_per_word"] = torch.exp(-self.log_prob_sum / tokens * self.tokens_per_word)
         if self.with_edit_distance:
             out["edit_distance"] = self.edit_distance_sum / self.target_length_sum.clamp(min=1)
         return {k: v.float() for k, v in out.items()}

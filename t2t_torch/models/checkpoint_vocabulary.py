@@ -1,6 +1,6 @@
 """A checkpoint's vocabulary: pinned by sha256 and stored inside the checkpoint.
 
-`Text2TextModule` records `vocab_hashes` (feature -> sha256 of its vocabulary file, `Problem.vocab_hashes`) as a
+`T2TModule` records `vocab_hashes` (feature -> sha256 of its vocabulary file, `Problem.vocab_hashes`) as a
 hyper-parameter and, on every save, stores the text of those files under the top-level checkpoint key
 `t2t_vocabularies` (sha256 -> {"file": name, "text": the file's JSON}). It is not a hyper-parameter because Lightning
 also writes those into hparams.yaml and TensorBoard. Consumers:
@@ -21,9 +21,8 @@ import logging
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from t2t_torch.problems.problem import Problem, file_sha256
 from t2t_torch.errors import T2TUserError
 from t2t_torch.text import EncoderFileError, TextEncoder, load_encoder
 
@@ -32,12 +31,22 @@ log = logging.getLogger(__name__)
 VOCABULARIES_KEY = "t2t_vocabularies"
 
 
+class Problem(Protocol):
+    """What this module reads of a problem (`t2t_torch.problems.problem.Problem`; models do not import the data
+    package)."""
+
+    name: str
+
+    def served_vocab_files(self, data_dir: str | Path) -> dict[str, Path]: ...
+
+
 def served_vocab_files(problem: Problem, data_dir: str | Path) -> dict[str, Path]:
-    """The vocabulary file of each feature as served (swapped for `_rev`, as `Problem.vocab_hashes`)."""
-    files = problem.vocab_files(Path(data_dir).expanduser())
-    if problem.was_reversed and files:
-        return {"inputs": files["targets"], "targets": files["inputs"]}
-    return files
+    """The vocabulary file of each feature as served (swapped for `_rev`): `Problem.served_vocab_files`."""
+    return problem.served_vocab_files(Path(data_dir).expanduser())
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def read_vocabularies(problem: Problem, data_dir: str | Path, recorded: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -1,16 +1,15 @@
-"""The Transformer encoder-decoder as a plain nn.Module (ports T2T's `models/transformer.py`, pre-norm "n"/"da").
+"""The Transformer body (ports T2T's `models/transformer.py`, pre-norm "n"/"da"), serving two families.
 
-Embeddings are scaled by sqrt(hidden_size) and shared between inputs, targets and the softmax when the vocabularies
-agree; positions are T2T's sinusoidal timing signal; attention is PyTorch's `scaled_dot_product_attention`.
-`forward(batch)` returns logits and the label-smoothed loss; `encode` / `init_cache` / `decode_step` serve the
-incremental decoders in `t2t_torch.decoding` (each step attends over cached keys/values instead of re-running the
-prefix).
+`encoder_decoder` (translation, summarization): an encoder stack over the inputs' bottom and a decoder stack with
+cross-attention; `decoder` (language models, T2T's `has_inputs=False`): the decoder stack alone, no cross-attention.
+Embeddings, the softmax and the label-smoothed loss belong to the symbol modality; this body adds T2T's sinusoidal
+timing signal and runs the layers (attention is PyTorch's `scaled_dot_product_attention`). `init_cache` / `step`
+serve the incremental decoders: each step attends over cached keys/values instead of re-running the prefix.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from t2t_torch.problems.problem import ProblemInfo
 from t2t_torch.decoding.cache import BeamInvariant
 from t2t_torch.errors import T2TUserError
-from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.models.losses import padded_cross_entropy
+from t2t_torch.models.body import Body
 from t2t_torch.registry import register_model
 
 
@@ -39,9 +36,6 @@ class TransformerConfig:
     layer_prepostprocess_dropout: float = 0.1
     attention_dropout: float = 0.1
     relu_dropout: float = 0.1
-    label_smoothing: float = 0.1
-    shared_embedding_and_softmax_weights: bool = True
-    shared_embedding: bool = True  # share input and target embeddings when the vocabularies are equal
     initializer_gain: float = 1.0
     norm_epsilon: float = 1e-6
 
@@ -125,23 +119,27 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, c: TransformerConfig) -> None:
+    def __init__(self, c: TransformerConfig, cross_attention: bool = True) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
         self.self_attn = Attention(c.hidden_size, c.num_heads, c.attention_dropout)
-        self.norm2 = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
-        self.cross_attn = Attention(c.hidden_size, c.num_heads, c.attention_dropout)
+        self.cross_attention = cross_attention
+        if cross_attention:
+            self.norm2 = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
+            self.cross_attn = Attention(c.hidden_size, c.num_heads, c.attention_dropout)
         self.norm3 = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
         self.ffn = FeedForward(c.hidden_size, c.filter_size, c.relu_dropout)
         self.dropout = nn.Dropout(c.layer_prepostprocess_dropout)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None, memory_mask: torch.Tensor | None) -> torch.Tensor:
         h = self.norm1(x)
         x = x + self.dropout(self.self_attn(h, h, causal=True))
-        x = x + self.dropout(self.cross_attn(self.norm2(x), memory, memory_mask))
+        if self.cross_attention:
+            x = x + self.dropout(self.cross_attn(self.norm2(x), memory, memory_mask))
         return x + self.dropout(self.ffn(self.norm3(x)))
 
-    def step(self, x: torch.Tensor, cache: dict[str, torch.Tensor], memory: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(self, x: torch.Tensor, cache: dict[str, torch.Tensor],
+             memory: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """One decoding position of N = B * beams rows; appends its keys/values to `cache`. x (N, 1, D)
 
         `cache` holds this layer's self-attention keys/values (N, H, t, D/H); `memory` the encoder's projected
@@ -152,101 +150,90 @@ class DecoderLayer(nn.Module):
         cache["k"] = torch.cat([cache["k"], k], dim=2)  # (N, H, t + 1, D/H): reordering copies t, not max_length
         cache["v"] = torch.cat([cache["v"], v], dim=2)
         x = x + self.self_attn.attend(h, cache["k"], cache["v"], None)
+        if memory is None:
+            return x + self.ffn(self.norm3(x))
         batch = memory["k"].size(0)
         queries = self.norm2(x).view(batch, -1, x.size(-1))  # (B, beams, D)
         x = x + self.cross_attn.attend(queries, memory["k"], memory["v"], memory["mask"]).view_as(x)
         return x + self.ffn(self.norm3(x))
 
 
-@register_model("transformer")
-class Transformer(nn.Module):
-    """Transformer encoder-decoder (Vaswani et al. 2017), pre-norm as in T2T v1.x."""
+def attention_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, S) True = a real position -> the (B, 1, 1, S) mask scaled_dot_product_attention takes."""
+    return None if mask is None else mask[:, None, None, :]
 
+
+@register_model("transformer")
+class Transformer(Body):
+    """Transformer (Vaswani et al. 2017), pre-norm as in T2T v1.x: encoder-decoder, or decoder-only for LMs."""
+
+    families = ("encoder_decoder", "decoder")
     config_class = TransformerConfig  # hparams.model, built (and so checked) when a config is composed
 
-    def __init__(self, config: TransformerConfig, input_vocab_size: int, target_vocab_size: int) -> None:
-        super().__init__()
-        c = self.config = config
-        self.target_embedding = nn.Embedding(target_vocab_size, c.hidden_size)
-        share_inputs = c.shared_embedding and input_vocab_size == target_vocab_size
-        self.input_embedding = self.target_embedding if share_inputs else nn.Embedding(input_vocab_size, c.hidden_size)
-        self.encoder = nn.ModuleList(EncoderLayer(c) for _ in range(c.num_encoder_layers or c.num_hidden_layers))
-        self.decoder = nn.ModuleList(DecoderLayer(c) for _ in range(c.num_decoder_layers or c.num_hidden_layers))
-        self.encoder_norm = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
+    def __init__(self, config: TransformerConfig, family: str, input_shape: tuple[int | None, ...] = ()) -> None:
+        super().__init__(config, family, input_shape)
+        c = config
+        cross = family == "encoder_decoder"
+        layers = c.num_encoder_layers or c.num_hidden_layers
+        self.encoder = nn.ModuleList(EncoderLayer(c) for _ in range(layers if cross else 0))
+        self.encoder_norm = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon) if cross else None
+        self.decoder = nn.ModuleList(DecoderLayer(c, cross) for _ in range(c.num_decoder_layers or c.num_hidden_layers))
         self.decoder_norm = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon)
         self.dropout = nn.Dropout(c.layer_prepostprocess_dropout)
-        self.softmax = (
-            None if c.shared_embedding_and_softmax_weights
-            else nn.Linear(c.hidden_size, target_vocab_size, bias=False)
-        )
-        self.reset_parameters()
+        reset_linear_layers(self, c.initializer_gain)
 
-    @classmethod
-    def from_hparams(cls, hparams: Mapping[str, Any], problem_info: ProblemInfo) -> Transformer:
-        config = dataclass_from_mapping(TransformerConfig, hparams, "model")
-        inputs = problem_info.input_vocab_size or problem_info.target_vocab_size
-        return cls(config, inputs, problem_info.target_vocab_size)
+    def with_timing(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        return x + timing_signal(x.size(1), x.size(-1), start, x.device).to(x.dtype)
 
-    def reset_parameters(self) -> None:
-        """T2T: embeddings ~ N(0, hidden^-0.5), dense layers uniform unit scaling (here: Xavier uniform x gain)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight, gain=self.config.initializer_gain)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=self.config.hidden_size**-0.5)
-
-    def embed(self, table: nn.Embedding, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
-        x = table(ids) * self.config.hidden_size**0.5  # (B, T, D)
-        return x + timing_signal(ids.size(1), x.size(-1), start, x.device).to(x.dtype)
-
-    def encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs (B, S) -> memory (B, S, D) and the attention mask over it (B, 1, 1, S), True = attend."""
-        mask = (inputs != 0)[:, None, None, :]
-        x = self.dropout(self.embed(self.input_embedding, inputs))
+    def encode(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """x (B, S, D) the inputs' bottom, mask (B, S) -> memory (B, S, D)."""
+        attn_mask = attention_mask(mask)
+        x = self.dropout(self.with_timing(x))
         for layer in self.encoder:
-            x = layer(x, mask)
-        return self.encoder_norm(x), mask
+            x = layer(x, attn_mask)
+        return self.encoder_norm(x)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.decoder_norm(x)
-        return F.linear(x, self.target_embedding.weight) if self.softmax is None else self.softmax(x)
-
-    def decode(self, targets: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced decoder: targets (B, T) -> logits (B, T, V); position t sees targets[:, :t]."""
-        shifted = F.pad(targets[:, :-1], (1, 0), value=0)  # T2T's shift_right: 0 is the "go" symbol
-        x = self.dropout(self.embed(self.target_embedding, shifted))
+    def decode(self, y: torch.Tensor, memory: torch.Tensor | None, memory_mask: torch.Tensor | None) -> torch.Tensor:
+        """Teacher-forced decoder: y (B, T, D) the targets' bottom (shifted right) -> (B, T, D); position t sees
+        positions < t of the targets (and all of memory)."""
+        attn_mask = attention_mask(memory_mask)
+        x = self.dropout(self.with_timing(y))
         for layer in self.decoder:
-            x = layer(x, memory, memory_mask)
-        return self.logits(x)
-
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """batch {"inputs": (B, S), "targets": (B, T)} -> {"logits": (B, T, V), "loss": (), "num_tokens": ()}."""
-        memory, mask = self.encode(batch["inputs"])
-        logits = self.decode(batch["targets"], memory, mask)
-        loss_sum, num_tokens = padded_cross_entropy(logits, batch["targets"], self.config.label_smoothing)
-        return {"logits": logits, "loss": loss_sum / num_tokens.clamp(min=1), "num_tokens": num_tokens}
+            x = layer(x, memory, attn_mask)
+        return self.decoder_norm(x)
 
     # Incremental decoding -------------------------------------------------------------------------------
-    def init_cache(self, memory: torch.Tensor, memory_mask: torch.Tensor, max_length: int = 0) -> dict[str, Any]:
+    def init_cache(self, memory: torch.Tensor | None, memory_mask: torch.Tensor | None,
+                   batch_size: int) -> dict[str, Any]:
         """Per-layer self-attention keys/values (empty, grown by each step) and the projected encoder memory.
 
         The encoder part is a `BeamInvariant` (first dim B, never expanded to beams nor reordered: beams of one
-        item share it). `max_length` is accepted for the decoders' call signature; the cache grows as needed.
-        """
-        batch, heads = memory.size(0), self.config.num_heads
-        empty = memory.new_zeros(batch, heads, 0, self.config.hidden_size // heads)  # (B, H, 0, D/H)
+        item share it)."""
+        heads = self.config.num_heads
+        reference = memory if memory is not None else self.decoder_norm.weight
+        empty = reference.new_zeros(batch_size, heads, 0, self.config.hidden_size // heads)  # (B, H, 0, D/H)
         cache: dict[str, Any] = {}
         for i, layer in enumerate(self.decoder):
-            static_k, static_v = layer.cross_attn.keys_values(memory)  # (B, H, S, D/H)
             cache[f"layer_{i}"] = {"k": empty, "v": empty}
-            cache[f"encoder_{i}"] = BeamInvariant({"k": static_k, "v": static_v, "mask": memory_mask})
+            if layer.cross_attention:
+                static_k, static_v = layer.cross_attn.keys_values(memory)  # (B, H, S, D/H)
+                mask = attention_mask(memory_mask)
+                cache[f"encoder_{i}"] = BeamInvariant({"k": static_k, "v": static_v, "mask": mask})
         return cache
 
-    def decode_step(self, ids: torch.Tensor, step: int, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """ids (N, t) decoded so far (only ids[:, -1] is read) -> next-token logits (N, V) and the updated cache."""
-        x = self.embed(self.target_embedding, ids[:, -1:], start=step)  # (N, 1, D)
+    def step(self, x: torch.Tensor, position: int, cache: dict[str, Any]) -> torch.Tensor:
+        """x (N, 1, D) the bottom of the last token at `position` -> (N, 1, D); appends to the cache."""
+        x = self.with_timing(x, start=position)
         for i, layer in enumerate(self.decoder):
-            x = layer.step(x, cache[f"layer_{i}"], cache[f"encoder_{i}"].value)
-        return self.logits(x)[:, -1], cache
+            memory = cache[f"encoder_{i}"].value if layer.cross_attention else None
+            x = layer.step(x, cache[f"layer_{i}"], memory)
+        return self.decoder_norm(x)
+
+
+def reset_linear_layers(module: nn.Module, gain: float) -> None:
+    """T2T's uniform unit scaling for dense layers (here: Xavier uniform x gain), zero biases."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight, gain=gain)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)

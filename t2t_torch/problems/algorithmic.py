@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from t2t_torch.problems.problem import NUM_RESERVED_IDS, TokenSequenceProblem
+from t2t_torch.problems.problem import TokenSequenceProblem
 from t2t_torch.registry import register_problem
+from t2t_torch.spec import NUM_RESERVED_IDS
 from t2t_torch.text.integer import IntegerEncoder
 
 Sample = tuple[list[int], list[int]]  # (inputs, targets) as symbols, before the reserved-id shift
@@ -45,8 +46,8 @@ class AlgorithmicProblem(TokenSequenceProblem):
 
     def feature_encoders(self, data_dir: str | Path) -> dict[str, Any]:
         """Symbols as space-separated integers ("1 0 1"), as T2T's base TextEncoder; needs no data_dir."""
-        info = self.info()  # already swapped for `_rev`
-        return {"inputs": IntegerEncoder(info.input_vocab_size), "targets": IntegerEncoder(info.target_vocab_size)}
+        spec = self.spec()  # already swapped for `_rev`
+        return {name: IntegerEncoder(feature.vocab_size) for name, feature in spec.features.items()}
 
     def generate_encoded_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, list[int]]]:
         if split == "train":

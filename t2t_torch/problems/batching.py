@@ -5,6 +5,7 @@ T2T semantics: `batch_size` counts tokens; examples are grouped in buckets whose
 `batch_size // L` examples; training examples longer than `max_length` are dropped. Batches are shuffled
 deterministically from (seed, epoch) and sharded across data-parallel ranks (each rank gets the same number).
 The sampler can skip the batches an interrupted run already consumed, so resuming continues the same stream.
+`ExampleBatchSampler` is the same with batches of `batch_size` examples, for problems not counted in tokens.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class TokenBucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.rank = rank
         self.epoch = 0
         self.skip_batches = 0  # consumed before an interruption; applies to the current epoch only
+        self.tag_epoch = False  # True: yield (index, epoch) pairs, for datasets that augment per epoch
         self._plan_cache: tuple[int, list[np.ndarray]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
@@ -128,11 +130,15 @@ class TokenBucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.epoch = epoch
         self.skip_batches = batches_done
 
+    def make_batches(self, rng: np.random.Generator | None) -> list[np.ndarray]:
+        """Every rank's batches of the epoch, before sharding."""
+        return plan_batches(self.lengths, self.config, self.drop_long, rng)
+
     def plan(self) -> list[np.ndarray]:
         """This rank's batches for the current epoch."""
         if self._plan_cache is None or self._plan_cache[0] != self.epoch:
             rng = np.random.default_rng([self.seed, self.epoch]) if self.shuffle else None
-            batches = plan_batches(self.lengths, self.config, self.drop_long, rng)
+            batches = self.make_batches(rng)
             if not self.shuffle and self.num_replicas > 1:  # evaluation: every example once, on some rank
                 batches = split_to_multiple(batches, self.num_replicas)
             per_rank = len(batches) // self.num_replicas if self.num_replicas > 1 else len(batches)
@@ -150,7 +156,17 @@ class TokenBucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         plan, skip = self.plan(), self.skip_batches
         self.skip_batches = 0
         for batch in plan[skip:]:
-            yield batch.tolist()
+            yield [(index, self.epoch) for index in batch.tolist()] if self.tag_epoch else batch.tolist()
+
+
+class ExampleBatchSampler(TokenBucketBatchSampler):
+    """Batches of `batch_size` examples (T2T's `batch_size_means_tokens=False`: images, class labels), shuffled per
+    (seed, epoch), sharded and resumable as the token sampler; `lengths` are not read."""
+
+    def make_batches(self, rng: np.random.Generator | None) -> list[np.ndarray]:
+        indices = np.arange(len(self.lengths)) if rng is None else rng.permutation(len(self.lengths))
+        size = max(1, self.config.batch_size)
+        return [indices[i:i + size] for i in range(0, len(indices), size)]
 
 
 def collate_padded(examples: list[Mapping[str, np.ndarray]], pad_id: int = 0) -> dict[str, torch.Tensor]:

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from t2t_torch.problems.batching import BatchingConfig, TokenBucketBatchSampler, collate_padded
+from t2t_torch.modalities import modality_class
+from t2t_torch.problems.batching import BatchingConfig, ExampleBatchSampler, TokenBucketBatchSampler
 from t2t_torch.problems.problem import Problem
+from t2t_torch.spec import ProblemSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ class ProblemDataModule(L.LightningDataModule):
         self.batching = batching
         self.seed = seed
         self.datasets: dict[str, Any] = {}
+        self.spec: ProblemSpec | None = None
         self._resume: tuple[int, int] | None = None
         self._train_sampler: TokenBucketBatchSampler | None = None
 
@@ -41,9 +45,19 @@ class ProblemDataModule(L.LightningDataModule):
         self.problem.generate_data(self.data_dir)
 
     def setup(self, stage: str | None = None) -> None:
+        if self.spec is None:
+            self.spec = self.problem.spec(self.data_dir)
         for split in self.problem.splits:
             if split not in self.datasets:
                 self.datasets[split] = self.problem.dataset(split, self.data_dir)
+
+    def lengths(self, split: str) -> Any:
+        return self.datasets[split].lengths(self.spec.length_feature)
+
+    def sampler(self, split: str, **options: Any) -> TokenBucketBatchSampler:
+        """The token-budget sampler, or the example-count one when the spec does not count tokens."""
+        kind = TokenBucketBatchSampler if self.spec.batch_size_means_tokens else ExampleBatchSampler
+        return kind(self.lengths(split), self.batching, **options)
 
     def eval_split(self) -> str:
         return "dev" if "dev" in self.problem.splits else self.problem.splits[-1]
@@ -55,10 +69,14 @@ class ProblemDataModule(L.LightningDataModule):
     def _loader(self, split: str, sampler: TokenBucketBatchSampler) -> DataLoader:
         workers = self.batching.num_workers
         generator = torch.Generator().manual_seed(self.seed * 1000 + self.problem.splits.index(split))
+        dataset = self.datasets[split]
+        if split == "train" and self.problem.augments:  # preprocess_example draws from (seed, epoch, example)
+            sampler.tag_epoch = True
+            dataset = PreprocessedDataset(dataset, self.problem, split, self.seed)
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_sampler=sampler,
-            collate_fn=partial(collate_padded, pad_id=self.problem.info().pad_id),
+            collate_fn=partial(collate_batch, spec=self.spec),
             num_workers=workers,
             persistent_workers=workers > 0,
             generator=generator,
@@ -66,10 +84,9 @@ class ProblemDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         replicas, rank = self._replicas()
-        lengths = self.datasets["train"].lengths()
-        sampler = TokenBucketBatchSampler(
-            lengths, self.batching, shuffle=True, seed=self.seed, drop_long=True, num_replicas=replicas, rank=rank
-        )
+        lengths = self.lengths("train")
+        sampler = self.sampler("train", shuffle=True, seed=self.seed, drop_long=self.spec.batch_size_means_tokens,
+                               num_replicas=replicas, rank=rank)
         if self._resume is not None:
             epoch, batches_done, saved_replicas = self._resume
             sampler.resume_at(epoch, resume_position(batches_done, saved_replicas, replicas))
@@ -79,7 +96,7 @@ class ProblemDataModule(L.LightningDataModule):
                             " it would have been)", saved_replicas, replicas, batches_done * saved_replicas, epoch)
             self._resume = None
         kept = int((lengths <= self.batching.effective_max_length).sum())
-        if kept < len(lengths):
+        if kept < len(lengths) and self.spec.batch_size_means_tokens:
             log.info("Dropped %d training examples longer than max_length=%d", len(lengths) - kept,
                      self.batching.effective_max_length)
         log.info("Train batches per epoch: %d, padding fraction: %.1f%%", len(sampler),
@@ -89,10 +106,8 @@ class ProblemDataModule(L.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         replicas, rank = self._replicas()
-        sampler = TokenBucketBatchSampler(
-            self.datasets[split].lengths(), self.batching, shuffle=False,
-            drop_long=self.batching.eval_drop_long_sequences, num_replicas=replicas, rank=rank,
-        )
+        sampler = self.sampler(split, shuffle=False, drop_long=self.batching.eval_drop_long_sequences,
+                               num_replicas=replicas, rank=rank)
         return self._loader(split, sampler)
 
     def val_dataloader(self) -> DataLoader:
@@ -126,3 +141,25 @@ def resume_position(batches_done: int, saved_replicas: int, replicas: int) -> in
     consumed = batches_done * saved_replicas
     return -(-consumed // replicas)
 
+
+
+def collate_batch(examples: list[dict[str, Any]], spec: ProblemSpec) -> dict[str, torch.Tensor]:
+    """One batch tensor per feature, as each feature's modality collates it (padded sequences, stacked images)."""
+    return {name: modality_class(feature.modality).collate([e[name] for e in examples], feature)
+            for name, feature in spec.features.items() if name in examples[0]}
+
+
+class PreprocessedDataset(torch.utils.data.Dataset):
+    """A split served through `problem.preprocess_example`, with a numpy generator seeded from (seed, epoch,
+    example): augmentation is the same in every worker layout and after a resume."""
+
+    def __init__(self, dataset: Any, problem: Problem, split: str, seed: int) -> None:
+        self.dataset, self.problem, self.split, self.seed = dataset, problem, split, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        index, epoch = key
+        rng = np.random.default_rng([self.seed, epoch, index])
+        return self.problem.preprocess_example(dict(self.dataset[index]), self.split, rng)

@@ -1,15 +1,16 @@
 """Problem base classes (ports T2T's `data_generators/problem.py` `Problem`).
 
-A problem knows its splits, how to prepare them into `data_dir` (download, encode, cache), its vocabulary sizes and
-its eval metrics. Subclasses of `TokenSequenceProblem` only write `generate_encoded_samples`: a generator of dicts of
-token-id lists (`{"inputs": [...], "targets": [...]}`, no EOS); caching, EOS, `_rev` and locking are shared.
+A problem knows its splits, how to prepare them into `data_dir` (download, encode, cache), its `ProblemSpec` (the
+modality, size and shape of each feature: `t2t_torch/spec.py`) and its eval metrics. Subclasses of `CachedProblem`
+only write `generate_encoded_samples`, a generator of dicts of per-feature values (token-id lists without EOS,
+image arrays, class ids), and `stored_spec`; caching, EOS (where the spec asks for it), `_rev` and locking are
+shared. `TokenSequenceProblem` is the token-to-token case, sized by `vocab_sizes()`.
 
 Problem knobs (e.g. `train_size`) are class attributes listed in `config_keys`; they can be overridden from the
 command line as `problem.<key>=...` and are part of the cache fingerprint. Each split is cached in a folder named by
 its fingerprint (`data_dir/<name>/<split>.<fingerprint>/`), so a changed knob prepares a new cache beside the old one
 and processes preparing other settings in one data_dir never write into what another reads.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -19,47 +20,41 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from filelock import FileLock
 
-from t2t_torch.problems.file_identity import file_sha256
-from t2t_torch.problems.token_cache import TokenCache, TokenDataset
 from t2t_torch.errors import T2TUserError, did_you_mean
+from t2t_torch.modalities import modality_class
+from t2t_torch.problems.example_cache import FORMAT as CACHE_FORMAT
+from t2t_torch.problems.example_cache import ExampleCache, ExampleDataset
+from t2t_torch.problems.file_identity import file_sha256
+from t2t_torch.spec import EOS_ID, FeatureSpec, ProblemSpec, symbol_feature
 
 log = logging.getLogger(__name__)
 
-PAD_ID = 0
-EOS_ID = 1
-NUM_RESERVED_IDS = 2  # T2T: 0 = <pad>, 1 = <EOS>
-
-
-@dataclass(frozen=True)
-class ProblemInfo:
-    """What a model needs to know about a problem to build itself (T2T's `problem_hparams`)."""
-
-    target_vocab_size: int
-    input_vocab_size: int | None  # None: the problem has no inputs (language modelling)
-    modality: str = "symbol"
-    pad_id: int = PAD_ID
-    eos_id: int = EOS_ID
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 class Problem:
-    """Base class of every problem: splits, preparation into `data_dir`, vocabulary sizes, metrics."""
+    """Base class of every problem: splits, preparation into `data_dir`, its spec, metrics."""
 
     registered_name: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("train", "dev")
     eval_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "accuracy_per_sequence", "neg_log_perplexity")
+    decode_metrics: ClassVar[tuple[str, ...]] = ()  # metrics of real decodes (bleu, chrf, rouge, wer, accuracy)
     config_keys: ClassVar[tuple[str, ...]] = ()  # class attributes overridable as problem.<key>=...
+    # The modality of each feature, known without data (compose-time checks); the spec adds sizes and shapes.
+    input_modality: ClassVar[str | None] = "symbol"  # None: no inputs (decoder-only, T2T's has_inputs=False)
+    target_modality: ClassVar[str] = "symbol"
+    batch_size_means_tokens: ClassVar[bool] = True  # False: batch_size counts examples (images, labels)
+    reversible: ClassVar[bool] = True  # False: no `<name>_rev` even where the modalities would allow one
 
     def __init__(self, was_reversed: bool = False, **config: Any) -> None:
         self.was_reversed = was_reversed
+        if was_reversed and not self.can_reverse():
+            why = "it has no inputs" if self.input_modality is None else (
+                f"its {self.input_modality} inputs and {self.target_modality} targets cannot swap")
+            raise T2TUserError(f"problem {self.registered_name} has no _rev variant ({why}):"
+                               f" pass problem={self.registered_name}")
         for key, value in config.items():
             if key not in self.config_keys:
                 raise T2TUserError(
@@ -80,27 +75,66 @@ class Problem:
     def config(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.config_keys}
 
-    def info(self) -> ProblemInfo:
+    @classmethod
+    def can_reverse(cls) -> bool:
+        """Whether `<name>_rev` exists: inputs that can be targets and targets that can be inputs."""
+        if not cls.reversible or cls.input_modality is None:
+            return False
+        source, target = modality_class(cls.input_modality), modality_class(cls.target_modality)
+        return source.can_be_target and target.can_be_input and source.sequence_top == target.sequence_top
+
+    @classmethod
+    def class_modalities(cls, reversed_: bool = False) -> dict[str, str]:
+        """{feature: modality name} as served, known from the class alone (checked against the spec by tests)."""
+        modalities = {"targets": cls.target_modality}
+        if cls.input_modality is not None:
+            modalities["inputs"] = cls.input_modality
+            if reversed_:
+                modalities = {"inputs": cls.target_modality, "targets": cls.input_modality}
+        return modalities
+
+    def stored_spec(self, data_dir: str | Path | None) -> ProblemSpec:
+        """The spec of the features as stored (before `_rev` swaps them); may read vocabularies from `data_dir`."""
         raise NotImplementedError
+
+    def spec(self, data_dir: str | Path | None = None) -> ProblemSpec:
+        """The spec of the features as served: what models are built for and checkpoints record. Problems whose
+        vocabulary is learned from data read its size from `data_dir` (prepared by `generate_data`)."""
+        spec = self.stored_spec(data_dir)
+        return spec.reversed() if self.was_reversed else spec
+
+    def preprocess_example(self, example: dict[str, Any], split: str, rng: Any) -> dict[str, Any]:
+        """Per-example work done as examples are served, e.g. augmentation (crop/flip) on `train`; `rng` is a numpy
+        Generator seeded from (seed, epoch, example), so a resumed run draws the same. Default: unchanged."""
+        return example
+
+    @property
+    def augments(self) -> bool:
+        """Whether `preprocess_example` is overridden (then the data loader passes it the epoch)."""
+        return type(self).preprocess_example is not Problem.preprocess_example
 
     def generate_data(self, data_dir: str | Path) -> None:
         """Prepare every split into `data_dir` (download, encode, cache); a no-op when already done."""
         raise NotImplementedError
 
-    def dataset(self, split: str, data_dir: str | Path) -> TokenDataset:
+    def dataset(self, split: str, data_dir: str | Path) -> ExampleDataset:
         raise NotImplementedError
 
     def vocab_files(self, data_dir: str | Path) -> dict[str, Path]:
         """The vocabulary file of each stored feature (`{}` for problems whose ids need no vocabulary file)."""
         return {}
 
+    def served_vocab_files(self, data_dir: str | Path) -> dict[str, Path]:
+        """`vocab_files` keyed by the feature as served (swapped for `_rev`)."""
+        files = self.vocab_files(data_dir)
+        if self.was_reversed and files:
+            files = {"inputs": files["targets"], "targets": files["inputs"]}
+        return files
+
     def vocab_hashes(self, data_dir: str | Path) -> dict[str, str]:
-        """sha256 of each feature's vocabulary file, keyed by the feature as served (swapped for `_rev`): what a
-        checkpoint records so that a rebuilt vocabulary under the same file name is refused, not reused."""
-        hashes = {feature: file_sha256(path) for feature, path in self.vocab_files(data_dir).items()}
-        if self.was_reversed and hashes:
-            hashes = {"inputs": hashes["targets"], "targets": hashes["inputs"]}
-        return hashes
+        """sha256 of each served feature's vocabulary file: what a checkpoint records so that a rebuilt vocabulary
+        under the same file name is refused, not reused."""
+        return {feature: file_sha256(path) for feature, path in self.served_vocab_files(data_dir).items()}
 
     def feature_encoders(self, data_dir: str | Path) -> dict[str, Any]:
         """Text <-> ids per feature (`{"inputs": TextEncoder, "targets": TextEncoder}`), for decoding text;
@@ -108,27 +142,14 @@ class Problem:
         raise NotImplementedError(f"problem {self.name} has no text encoders")
 
 
-class TokenSequenceProblem(Problem):
-    """A problem whose examples are sequences of token ids, cached as memory-mapped arrays under `data_dir/<name>/`."""
+class CachedProblem(Problem):
+    """A problem whose examples are generated once into the memory-mapped example cache under `data_dir/<name>/`."""
 
-    features: ClassVar[tuple[str, ...]] = ("inputs", "targets")
     cache_version: ClassVar[int] = 1  # bump when the generator's output changes
 
-    def generate_encoded_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, list[int]]]:
-        """Yield examples of `split` as dicts of token-id lists, without EOS."""
+    def generate_encoded_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, Any]]:
+        """Yield examples of `split` as dicts of per-feature values, without EOS."""
         raise NotImplementedError
-
-    def vocab_sizes(self) -> tuple[int | None, int]:
-        """(input vocab size or None, target vocab size), both counting the reserved ids."""
-        raise NotImplementedError
-
-    def info(self) -> ProblemInfo:
-        inputs, targets = self.vocab_sizes()
-        if self.was_reversed:
-            if inputs is None:
-                raise T2TUserError(f"problem {self.registered_name} has no inputs, so it has no _rev variant")
-            inputs, targets = targets, inputs
-        return ProblemInfo(target_vocab_size=targets, input_vocab_size=inputs)
 
     def cache_dir(self, data_dir: str | Path) -> Path:
         return Path(data_dir) / self.registered_name  # `_rev` shares the base problem's cache
@@ -138,14 +159,15 @@ class TokenSequenceProblem(Problem):
         return [type(self).__qualname__, self.cache_version, self.config(), split]
 
     def fingerprint(self, split: str, data_dir: str | Path) -> str:
-        blob = json.dumps(self.fingerprint_parts(split, Path(data_dir)), sort_keys=True, default=str)
+        parts = [CACHE_FORMAT, *self.fingerprint_parts(split, Path(data_dir))]
+        blob = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def split_cache(self, split: str, data_dir: str | Path) -> TokenCache:
+    def split_cache(self, split: str, data_dir: str | Path) -> ExampleCache:
         """The cache of `split` under the settings and inputs of now: a folder per fingerprint, so processes
         preparing other settings in the same data_dir never write into what this one reads."""
         folder = self.cache_dir(data_dir) / f"{split}.{self.fingerprint(split, data_dir)}"
-        return TokenCache(folder, self.features)
+        return ExampleCache(folder, self.stored_spec(data_dir).features)
 
     def describe_split(self, split: str, data_dir: Path) -> str:
         """Where the examples of `split` come from, for error messages."""
@@ -168,11 +190,10 @@ class TokenSequenceProblem(Problem):
                         f"{self.describe_split(split, data_dir)} holds no examples: a problem needs at least one"
                         f" example in every split ({', '.join(self.splits)})"
                     )
-                samples = itertools.chain([first], samples)
-                count = cache.write(({f: [*s[f], EOS_ID] for f in self.features} for s in samples), cache.path.name)
+                count = cache.write(with_eos(itertools.chain([first], samples), cache.features), cache.path.name)
                 log.info("Wrote %d examples to %s", count, cache.path)
 
-    def dataset(self, split: str, data_dir: str | Path) -> TokenDataset:
+    def dataset(self, split: str, data_dir: str | Path) -> ExampleDataset:
         if split not in self.splits:
             raise T2TUserError(f"problem {self.name} has no split '{split}'; its splits: {', '.join(self.splits)}")
         cache = self.split_cache(split, data_dir)
@@ -183,6 +204,28 @@ class TokenSequenceProblem(Problem):
             )
         swap = {"inputs": "targets", "targets": "inputs"} if self.was_reversed else None
         return cache.open(rename=swap)
+
+
+def with_eos(samples: Iterator[dict[str, Any]], features: dict[str, FeatureSpec]) -> Iterator[dict[str, Any]]:
+    """`samples` with EOS appended to the features whose spec asks for it (T2T appended it to every text feature)."""
+    eos = [name for name, feature in features.items() if feature.append_eos]
+    for sample in samples:
+        yield {**sample, **{name: [*sample[name], EOS_ID] for name in eos}}
+
+
+class TokenSequenceProblem(CachedProblem):
+    """A problem whose inputs and targets are token-id sequences ending in EOS, sized by `vocab_sizes()`."""
+
+    def vocab_sizes(self) -> tuple[int | None, int]:
+        """(input vocab size or None, target vocab size), both counting the reserved ids."""
+        raise NotImplementedError
+
+    def stored_spec(self, data_dir: str | Path | None) -> ProblemSpec:
+        inputs, targets = self.vocab_sizes()
+        features = {"inputs": symbol_feature(inputs)} if inputs is not None else {}
+        features["targets"] = symbol_feature(targets)
+        return ProblemSpec(features=features, batch_size_means_tokens=True, eval_metrics=self.eval_metrics,
+                           decode_metrics=self.decode_metrics)
 
 
 def check_data_dir(data_dir: str | Path) -> Path:

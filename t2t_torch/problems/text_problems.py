@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 from filelock import FileLock
 from tqdm import tqdm
 
+from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.example_cache import ExampleDataset
 from t2t_torch.problems.file_identity import HASH_MEMO, content_sha256
 from t2t_torch.problems.problem import TokenSequenceProblem, check_data_dir
 from t2t_torch.problems.text_files import (
@@ -40,9 +42,8 @@ from t2t_torch.problems.text_files import (
     parse_split_files,
     read_corpora,
 )
-from t2t_torch.problems.token_cache import TokenDataset
-from t2t_torch.errors import T2TUserError
 from t2t_torch.registry import register_problem
+from t2t_torch.spec import ProblemSpec
 from t2t_torch.text import (
     ByteEncoder,
     EncoderFileError,
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 VOCAB_TYPES = {"subword": "subword", "byte": "byte", "character": "byte", "token": "token"}  # T2T name -> ours
 ENCODE_CHUNK = 1000  # examples encoded per encode_batch call
-FEATURES = ("inputs", "targets")
 
 
 class Text2TextProblem(TokenSequenceProblem):
@@ -72,6 +72,7 @@ class Text2TextProblem(TokenSequenceProblem):
     token_vocab_file: ClassVar[str | None] = None
     max_examples: ClassVar[int | None] = None
     data_files: ClassVar[Any] = None
+    text_features: ClassVar[tuple[str, ...]] = ("inputs", "targets")  # the features that are encoded text
     config_keys = (
         "data_files", "vocab_type", "approx_vocab_size", "max_vocab_lines", "token_vocab_file", "max_examples",
     )
@@ -107,17 +108,18 @@ class Text2TextProblem(TokenSequenceProblem):
         return self.generate_samples(split, data_dir)
 
     def text_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
-        """Stripped pairs of `split`, without empty ones, at most `max_examples`."""
+        """Samples of `split` with their `text_features` stripped, without those with an empty text, at most
+        `max_examples` (other entries, e.g. a label, pass through)."""
         kept = skipped = 0
         for sample in self.raw_samples(split, data_dir):
             if self.max_examples is not None and kept >= self.max_examples:
                 break
-            inputs, targets = sample["inputs"].strip(), sample["targets"].strip()
-            if not inputs or not targets:
+            stripped = {**sample, **{f: sample[f].strip() for f in self.text_features}}
+            if not all(stripped[f] for f in self.text_features):
                 skipped += 1
                 continue
             kept += 1
-            yield {"inputs": inputs, "targets": targets}
+            yield stripped
         if skipped:
             log.info("%s/%s: skipped %d pairs with an empty side", self.registered_name, split, skipped)
 
@@ -184,8 +186,8 @@ class Text2TextProblem(TokenSequenceProblem):
         root = self.cache_dir(data_dir)
         if self.shared_vocab or kind != "subword":
             shared = root / f"vocab.{kind}{size}.{digest}.json"
-            return {feature: shared for feature in FEATURES}
-        return {feature: root / f"vocab.{kind}{size}.{feature}.{digest}.json" for feature in FEATURES}
+            return {feature: shared for feature in self.text_features}
+        return {feature: root / f"vocab.{kind}{size}.{feature}.{digest}.json" for feature in self.text_features}
 
     def _existing_vocab(self, data_dir: str | Path) -> dict[str, Path]:
         """`vocab_files`, with a one-line error when one is missing."""
@@ -261,7 +263,7 @@ class Text2TextProblem(TokenSequenceProblem):
 
     def feature_encoders(self, data_dir: str | Path) -> dict[str, TextEncoder]:
         encoders = self._load_encoders(data_dir)
-        if self.was_reversed:
+        if self.was_reversed and len(encoders) == 2:
             return {"inputs": encoders["targets"], "targets": encoders["inputs"]}
         return dict(encoders)
 
@@ -269,9 +271,15 @@ class Text2TextProblem(TokenSequenceProblem):
         if self._encoders is None:
             raise T2TUserError(
                 f"the vocabulary size of {self.name} is known once its data is prepared:"
-                " call problem.generate_data(data_dir) (or problem.feature_encoders(data_dir)) before problem.info()"
+                " call problem.generate_data(data_dir), then problem.spec(data_dir)"
             )
-        return self._encoders["inputs"].vocab_size, self._encoders["targets"].vocab_size
+        inputs = self._encoders["inputs"].vocab_size if "inputs" in self._encoders else None
+        return inputs, self._encoders["targets"].vocab_size
+
+    def stored_spec(self, data_dir: str | Path | None) -> ProblemSpec:
+        if self._encoders is None and data_dir is not None:
+            self._load_encoders(data_dir)
+        return super().stored_spec(data_dir)
 
     # Preparation ----------------------------------------------------------------------------------------------
     def generate_data(self, data_dir: str | Path) -> None:
@@ -308,7 +316,7 @@ class Text2TextProblem(TokenSequenceProblem):
             for split in self.splits
         }
 
-    def dataset(self, split: str, data_dir: str | Path) -> TokenDataset:
+    def dataset(self, split: str, data_dir: str | Path) -> ExampleDataset:
         if self._encoders is None:
             self._load_encoders(data_dir)
         return super().dataset(split, data_dir)
@@ -317,11 +325,15 @@ class Text2TextProblem(TokenSequenceProblem):
         encoders = self._encoders if self._encoders is not None else self._load_encoders(data_dir)
         with tqdm(desc=f"{self.registered_name}/{split}", unit=" examples", disable=None) as bar:
             for chunk in _chunks(self.text_samples(split, data_dir), ENCODE_CHUNK):
-                inputs = encoders["inputs"].encode_batch([sample["inputs"] for sample in chunk])
-                targets = encoders["targets"].encode_batch([sample["targets"] for sample in chunk])
-                for source, target in zip(inputs, targets, strict=True):
-                    yield {"inputs": source, "targets": target}
+                encoded = {f: encoders[f].encode_batch([sample[f] for sample in chunk]) for f in self.text_features}
+                for row, sample in enumerate(chunk):
+                    yield self.encode_sample(sample, {f: ids[row] for f, ids in encoded.items()})
                 bar.update(len(chunk))
+
+    def encode_sample(self, sample: Mapping[str, Any], encoded: dict[str, list[int]]) -> dict[str, Any]:
+        """The cached example of a stripped sample, given its encoded `text_features` (overridden by problems
+        with other features, e.g. a class label)."""
+        return encoded
 
 
 def _chunks(items: Iterable[TextPair], size: int) -> Iterator[list[TextPair]]:

@@ -39,9 +39,9 @@ from typing import Any, ClassVar
 
 import torch.hub
 
+from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.text_files import ParallelFiles, TextPair, read_parallel
 from t2t_torch.problems.text_problems import Text2TextProblem
-from t2t_torch.errors import T2TUserError
 from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)

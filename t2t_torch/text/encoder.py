@@ -23,13 +23,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+from t2t_torch.spec import EOS_ID, NUM_RESERVED_IDS, PAD_ID  # noqa: F401  (re-exported)
+
 PAD = "<pad>"
 EOS = "<EOS>"
 UNK = "<UNK>"
-PAD_ID = 0
-EOS_ID = 1
 UNK_ID = 2  # only for encoders whose algorithm needs an unknown token
-NUM_RESERVED_IDS = 2  # pad and eos, as T2T's NUM_RESERVED_TOKENS
 
 FORMAT_VERSION = 1
 _HEADER_KEY = "t2t_torch_encoder"

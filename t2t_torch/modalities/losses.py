@@ -1,5 +1,5 @@
-"""Padded softmax cross-entropy with T2T's label smoothing (ports `layers/common_layers.py`
-`padded_cross_entropy` / `smoothing_cross_entropy`).
+"""Padded softmax cross-entropy with T2T's label smoothing, the loss of the symbol and class_label modalities
+(ports `layers/common_layers.py` `padded_cross_entropy` / `smoothing_cross_entropy`).
 
 T2T smooths towards the other V-1 classes (confidence 1-eps on the target, eps/(V-1) on each other class) and
 subtracts the entropy of that smoothed distribution, so a perfect model has loss 0. Padding (id 0) is not counted.

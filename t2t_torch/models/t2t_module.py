@@ -1,9 +1,10 @@
-"""The LightningModule of the text-to-text model family (T2T's `T2TModel.estimator_model_fn`, without the god class).
+"""The LightningModule of every model family (T2T's `T2TModel.estimator_model_fn`, without the god class).
 
-It builds the registered network from names and plain dicts — so `load_from_checkpoint` and decoding rebuild
-everything from the checkpoint alone — and owns what surrounds the network: the optimizer and learning-rate
-schedule (`t2t_torch.optim`) and the eval metrics (`SequenceMetrics`). The loss is the
-network's own (`forward` returns it, as T2T's model_fn returns `(logits, losses)`).
+It builds the registered body inside the generic `T2TModel` (bottom -> body -> top -> loss) from names, the problem
+spec and plain dicts — so `load_from_checkpoint` and decoding rebuild everything from the checkpoint alone — and
+owns what surrounds the network: the optimizer and learning-rate schedule (`t2t_torch.optim`) and the eval metrics
+of the target modality (`SequenceMetrics` for sequences, `ClassMetrics` for class labels, the loss for real values).
+The loss is the target modality's (`forward` returns it, as T2T's model_fn returns `(logits, losses)`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ import lightning as L
 import torch
 
 from t2t_torch import registry
-from t2t_torch.problems.problem import ProblemInfo
+from t2t_torch.errors import T2TUserError
+from t2t_torch.metrics.class_metrics import ClassMetrics, LossMetric
 from t2t_torch.metrics.sequence_metrics import SequenceMetrics
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, read_vocabularies
+from t2t_torch.models.t2t_model import T2TModel, build_model
 from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer
+from t2t_torch.spec import ProblemSpec
 
 # What makes two checkpoints the same network on the same data (key -> what a message calls it): saved
 # hyper_parameters, and the problem's settings from the run config (other settings build other data).
 IDENTITY_HPARAMS = {"model_name": "model", "model_hparams": "model hparams", "problem_name": "problem",
-                    "problem_settings": "problem settings", "problem_info": "problem vocabulary",
+                    "problem_settings": "problem settings", "problem_spec": "problem spec (features, sizes)",
+                    "modality_hparams": "modality hparams",
                     "vocab_hashes": "vocabulary (sha256 per feature)"}
 
 
@@ -51,28 +56,42 @@ def _difference(saved: Any, expected: Any) -> str:
     return "; ".join(f"{k}: {saved.get(k, '<unset>')!r} vs {expected.get(k, '<unset>')!r}" for k in keys[:3])
 
 
-class Text2TextModule(L.LightningModule):
+def spec_from_hparams(hparams: Mapping[str, Any], where: str = "the checkpoint") -> ProblemSpec:
+    """The problem spec a module or checkpoint was built with; a one-line error for checkpoints written before
+    specs (they recorded `problem_info`): those are not converted, retrain them."""
+    recorded = hparams.get("problem_spec")
+    if recorded is None:
+        raise T2TUserError(f"{where} was written by an older t2t-torch (it records problem_info, not a problem spec):"
+                           " retrain it with this version (old checkpoints are not converted)")
+    try:
+        return ProblemSpec.from_dict(recorded)
+    except (KeyError, TypeError, ValueError) as error:
+        raise T2TUserError(f"{where} holds an unreadable problem spec ({error}): is it corrupt?") from None
+
+
+class T2TModule(L.LightningModule):
     def __init__(
         self,
         model_name: str,
         model_hparams: Mapping[str, Any],
         optim_hparams: Mapping[str, Any],
-        problem_info: Mapping[str, Any],
+        problem_spec: Mapping[str, Any],
         problem_name: str = "",
-        eval_metrics: tuple[str, ...] | list[str] = (),
+        modality_hparams: Mapping[str, Any] | None = None,
         run_config: Mapping[str, Any] | None = None,
         vocab_hashes: Mapping[str, str] | None = None,
     ) -> None:
         """All arguments are plain containers (saved as the checkpoint's hyper_parameters, loadable with
-        `weights_only=True`); `run_config` is the composed Hydra config of the run, kept for reproducibility;
-        `vocab_hashes` the sha256 of each feature's vocabulary file (`Problem.vocab_hashes`), so that consumers
-        refuse a vocabulary rebuilt under the same name."""
+        `weights_only=True`); `problem_spec` is `ProblemSpec.as_dict()`; `run_config` is the composed Hydra config
+        of the run, kept for reproducibility; `vocab_hashes` the sha256 of each feature's vocabulary file
+        (`Problem.vocab_hashes`), so that consumers refuse a vocabulary rebuilt under the same name."""
         super().__init__()
         self.save_hyperparameters()
-        self.info = ProblemInfo(**problem_info)
-        self.model = registry.model(model_name)(dict(model_hparams), self.info)
+        self.spec = spec_from_hparams(self.hparams, "this module")
+        self.model: T2TModel = build_model(registry.model_class(model_name), dict(model_hparams), self.spec,
+                                           dict(modality_hparams or {}), model_name, problem_name)
         self.optim_config = OptimConfig.from_mapping(optim_hparams)
-        self.val_metrics = SequenceMetrics(with_edit_distance="edit_distance" in eval_metrics, pad_id=self.info.pad_id)
+        self.val_metrics = eval_metric(self.spec)
         self.vocabularies: dict[str, dict[str, str]] = {}  # stored in every checkpoint (checkpoint_vocabulary.py)
 
     def on_fit_start(self) -> None:
@@ -99,12 +118,16 @@ class Text2TextModule(L.LightningModule):
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
         out = self.model(batch)
-        self.val_metrics.update(out["logits"], batch["targets"], out["loss"] * out["num_tokens"])
+        loss_sum = out["loss"] * out["num_tokens"]
+        if isinstance(self.val_metrics, LossMetric):
+            self.val_metrics.update(out["logits"], batch["targets"], loss_sum, out["num_tokens"])
+        else:
+            self.val_metrics.update(out["logits"], batch["targets"], loss_sum)
 
     def on_validation_epoch_end(self) -> None:
         metrics = self.val_metrics.compute()
         for name, value in metrics.items():  # torchmetrics already reduced the sums: every rank holds the same value
-            self.log(f"eval/{name}", value, prog_bar=name == "accuracy_per_sequence", sync_dist=True)
+            self.log(f"eval/{name}", value, prog_bar=name in ("accuracy_per_sequence", "accuracy"), sync_dist=True)
         self.val_metrics.reset()
 
     test_step = validation_step
@@ -116,6 +139,17 @@ class Text2TextModule(L.LightningModule):
         if self.trainer.fast_dev_run:  # Lightning's max_steps is then the debug batches; plan the run's own schedule
             train_steps = ((self.hparams.get("run_config") or {}).get("trainer") or {}).get("max_steps", -1)
         train_steps = train_steps if train_steps and train_steps > 0 else None
-        hidden_size = getattr(getattr(self.model, "config", None), "hidden_size", 0)
+        hidden_size = self.model.hidden_size
         scheduler = build_lr_scheduler(optimizer, self.optim_config, hidden_size, train_steps=train_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}
+
+
+def eval_metric(spec: ProblemSpec) -> SequenceMetrics | ClassMetrics | LossMetric:
+    """The teacher-forced eval metrics of the spec's target modality."""
+    modality = spec.targets.modality
+    if modality == "symbol":
+        return SequenceMetrics(with_edit_distance="edit_distance" in spec.eval_metrics,
+                               pad_id=int(spec.targets.pad_value), tokens_per_word=spec.extra.get("tokens_per_word"))
+    if modality == "class_label":
+        return ClassMetrics()
+    return LossMetric()

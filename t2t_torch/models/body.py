@@ -1,0 +1,80 @@
+"""Model bodies and their families: what a body reads and serves, and which family a (problem, model) pair is.
+
+A body is a plain `nn.Module` between the modalities' bottoms and tops (T2T's `T2TModel.body`), registered with
+`@register_model(name)`, a typed `config_class` (its `hparams.model` section) and the families it can serve:
+
+| family | problem | the body implements |
+|---|---|---|
+| `encoder_decoder` | inputs -> a sequence target | `encode(x, mask)`, `decode(y, memory, mask)`, `init_cache`, `step` |
+| `decoder` | no inputs (language models) -> a sequence target | `decode(y, None, None)`, `init_cache`, `step` |
+| `encoder` | a sequence input -> one label/value per example | `encode(x, mask)` |
+| `spatial` | an image input -> one label/value per example | `forward(x)` on (B, H, W, C) |
+
+`family_for` picks the first family of the body that the problem's modalities allow, or raises one line naming
+the models that can take the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch.nn as nn
+
+from t2t_torch.errors import T2TUserError
+from t2t_torch.modalities import modality_class
+
+FAMILIES = ("encoder_decoder", "decoder", "encoder", "spatial")
+
+
+class Body(nn.Module):
+    """Base of every registered model body."""
+
+    families: ClassVar[tuple[str, ...]] = ()
+    config_class: ClassVar[type]
+    body_input: ClassVar[str] = "sequence"  # what its inputs' bottom must give: sequence (B, T, D) or spatial
+
+    def __init__(self, config: Any, family: str, input_shape: tuple[int | None, ...] = ()) -> None:
+        """`input_shape`: the per-example shape of the inputs feature (the spec's), `()` without inputs."""
+        super().__init__()
+        if family not in self.families:
+            raise ValueError(f"{type(self).__name__} serves {self.families}, not {family}")
+        self.config = config
+        self.family = family
+        self.input_shape = tuple(input_shape)
+
+    @property
+    def hidden_size(self) -> int:
+        """The width of what the body reads and writes (the LR schedule's rsqrt_hidden_size reads it)."""
+        return int(self.config.hidden_size)
+
+
+def _allows(family: str, body_input: str, inputs: str | None, targets: str) -> bool:
+    target = modality_class(targets)
+    if not target.can_be_target:
+        return False
+    source = modality_class(inputs) if inputs is not None else None
+    if source is not None and not source.can_be_input:
+        return False
+    if family == "encoder_decoder":
+        return source is not None and source.takes(body_input) and target.sequence_top
+    if family == "decoder":
+        return source is None and target.sequence_top
+    if family in ("encoder", "spatial"):
+        wanted = "sequence" if family == "encoder" else "spatial"
+        return source is not None and body_input == wanted and source.takes(wanted) and not target.sequence_top
+    return False
+
+
+def family_for(body: type[Body], modalities: Mapping[str, str], model_name: str = "",
+               problem_name: str = "", candidates: Mapping[str, type] | None = None) -> str:
+    """The family `body` serves for a problem with these modalities ({"inputs": ..., "targets": ...})."""
+    inputs, targets = modalities.get("inputs"), modalities["targets"]
+    for family in body.families:
+        if _allows(family, body.body_input, inputs, targets):
+            return family
+    fits = [name for name, cls in sorted((candidates or {}).items())
+            if any(_allows(f, cls.body_input, inputs, targets) for f in getattr(cls, "families", ()))]
+    described = f"inputs: {inputs}, targets: {targets}" if inputs else f"no inputs, targets: {targets}"
+    raise T2TUserError(f"model {model_name or body.__name__} ({', '.join(body.families)}) cannot take problem"
+                       f" {problem_name or '?'} ({described}): pass model=<one of: {', '.join(fits) or 'none yet'}>")
