@@ -17,6 +17,9 @@ from t2t_torch.models import transformer as _transformer  # noqa: F401
 from t2t_torch.models import transformer_encoder as _transformer_encoder  # noqa: F401
 from t2t_torch.models.t2t_model import T2TModel, build_model
 from t2t_torch.problems import algorithmic as _algorithmic  # noqa: F401
+from t2t_torch.problems import image as _image  # noqa: F401
+from t2t_torch.problems import summarize as _summarize  # noqa: F401
+from t2t_torch.problems import text_class_sources as _text_class_sources  # noqa: F401
 from t2t_torch.problems import translate as _translate  # noqa: F401
 from t2t_torch.problems import translate_bible as _translate_bible  # noqa: F401
 from t2t_torch.registry import (

@@ -110,8 +110,10 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
     for group in ("callbacks", "logger"):
         check_entries(cfg.get(group), group)
     if cfg.get("early_stopping") and "problem" in cfg:
-        problem_metrics = registry.problem_class(str(cfg.problem.name)).eval_metrics
-        check_early_stopping(cfg.early_stopping, eval_metric_names(problem_metrics, cfg.get("eval_bleu_every") or 0))
+        problem_class = registry.problem_class(str(cfg.problem.name))
+        names = eval_metric_names(problem_class.eval_metrics, cfg.get("eval_bleu_every") or 0,
+                                  problem_class.decode_metrics or ("bleu", "chrf"))
+        check_early_stopping(cfg.early_stopping, names)
     trainer = cfg.get("trainer")
     for key, kind in TRAINER_NUMBERS.items():
         value = trainer.get(key) if isinstance(trainer, DictConfig) else None

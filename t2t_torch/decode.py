@@ -34,6 +34,7 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.inference.translator import DecodeConfig, Translator
 from t2t_torch.metrics.bleu import corpus_scores
+from t2t_torch.metrics.decode_scores import decode_scores
 from t2t_torch.writable import check_output_file, check_output_folder, same_file
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class FileJob:
         write_text_lines(self.to_file, [format_output(o) for o in outputs])
         metrics = report_speed(len(self.lines), translator.last_stats.seconds, self.to_file)
         if self.references is not None:
-            metrics |= report_scores(best_outputs(outputs), self.references)
+            metrics |= report_scores(best_outputs(outputs), self.references, translator.decode_metrics)
         return metrics
 
 
@@ -197,19 +198,25 @@ def decode_split(translator: Translator, config: DecodeConfig, split: str, num_s
         raise T2TUserError(f"split '{split}' of {problem.name} in {data_dir} holds no examples to decode")
     examples = [dataset[i] for i in range(count)]
     started = time.perf_counter()
-    hypotheses = translator.decode_ids([e["inputs"].tolist() for e in examples], config)
-    seconds = time.perf_counter() - started
     encoders = translator.encoders
-    outputs = [[encoders["targets"].decode(ids) for ids in beams] for beams in hypotheses]
-    references = [encoders["targets"].decode(e["targets"]) for e in examples]
-    inputs = [encoders["inputs"].decode(e["inputs"]) for e in examples]
+    if translator.is_classifier:  # labels: the argmax class of each example, by name
+        labels = translator.classify_examples([e["inputs"] for e in examples], config.batch_size)
+        outputs = [[label] for label in labels]
+        references = [translator.label_name(int(e["targets"])) for e in examples]
+    else:
+        hypotheses = translator.decode_ids([e["inputs"].tolist() for e in examples], config)
+        outputs = [[encoders["targets"].decode(ids) for ids in beams] for beams in hypotheses]
+        references = [encoders["targets"].decode(e["targets"]) for e in examples]
+    seconds = time.perf_counter() - started
+    inputs = [encoders["inputs"].decode(e["inputs"]) if "inputs" in encoders else f"<{translator.spec.inputs.modality}>"
+              for e in examples]
     decodes = write_text_lines(folder / SPLIT_FILES[0],
                                [format_output(o if config.return_beams else o[0]) for o in outputs])
     write_text_lines(folder / SPLIT_FILES[1], [format_output(r) for r in references])
     write_text_lines(folder / SPLIT_FILES[2], [format_output(i) for i in inputs])
     print(f"Decoded {count} examples of {problem.name}/{split}")
     metrics = report_speed(count, seconds, decodes)
-    return metrics | report_scores([o[0] for o in outputs], references)
+    return metrics | report_scores([o[0] for o in outputs], references, translator.decode_metrics)
 
 
 def interactive(translator: Translator, config: DecodeConfig, lines: TextIO, out: TextIO) -> dict[str, float]:
@@ -241,11 +248,17 @@ def report_speed(count: int, seconds: float, path: Path) -> dict[str, float]:
     return {"lines": float(count), "seconds": seconds, "sentences_per_second": speed}
 
 
-def report_scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
-    scores = corpus_scores(hypotheses, references)
-    print(scores.bleu_line)
-    print(scores.chrf_line)
-    return {"bleu": scores.bleu, "chrf": scores.chrf}
+def report_scores(hypotheses: list[str], references: list[str], names: tuple[str, ...]) -> dict[str, float]:
+    """The problem's decode metrics (`ProblemSpec.decode_metrics`); BLEU and chrF print sacreBLEU's lines."""
+    if {"bleu", "chrf"} & set(names):
+        scores = corpus_scores(hypotheses, references)
+        print(scores.bleu_line)
+        print(scores.chrf_line)
+    results = decode_scores(hypotheses, references, names)
+    for name, value in results.items():
+        if name not in ("bleu", "chrf"):
+            print(f"{name} = {value:.2f}")
+    return results
 
 
 @hydra.main(config_path="conf", config_name="decode", version_base="1.3")

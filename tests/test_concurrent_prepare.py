@@ -107,7 +107,7 @@ def assert_examples_as_generated(settings: dict, data_dir: Path, tmp_path: Path)
     for split in problem.splits:
         served, alone = problem.dataset(split, data_dir), problem.dataset(split, reference_dir)
         assert len(served) == len(alone) == settings[f"{split}_size"]
-        for feature in problem.features:
+        for feature in served.features:
             np.testing.assert_array_equal(served.arrays[feature][0], alone.arrays[feature][0])
             np.testing.assert_array_equal(served.arrays[feature][1], alone.arrays[feature][1])
 

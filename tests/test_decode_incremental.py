@@ -9,18 +9,21 @@ from __future__ import annotations
 import pytest
 import torch
 
+import t2t_torch
 from t2t_torch.decoding import BeamInvariant, beam_search, expand_to_beams, greedy_search, reorder_cache
 from t2t_torch.inference.translator import DecodeConfig, decode_batch, decode_sequences
-from t2t_torch.models.transformer import Transformer, TransformerConfig
+from t2t_torch.models.t2t_model import T2TModel
+from t2t_torch.spec import ProblemSpec, symbol_feature
 
 VOCAB = 11
 
 
 @pytest.fixture(scope="module")
-def model() -> Transformer:
+def model() -> T2TModel:
     torch.manual_seed(0)
-    config = TransformerConfig(hidden_size=32, num_hidden_layers=2, num_heads=4, filter_size=64)
-    return Transformer(config, VOCAB, VOCAB).eval()
+    spec = ProblemSpec(features={"inputs": symbol_feature(VOCAB), "targets": symbol_feature(VOCAB)})
+    hparams = {"hidden_size": 32, "num_hidden_layers": 2, "num_heads": 4, "filter_size": 64}
+    return t2t_torch.model("transformer")(hparams, spec).eval()
 
 
 def padded_inputs() -> torch.Tensor:

@@ -1,10 +1,13 @@
-"""Real BLEU during training: every N validations, decode a sample of the dev split and log `eval/bleu`.
+"""Real decode metrics during training: every N validations, decode a sample of the dev split and log
+`eval/<metric>` for each of the problem's decode metrics (`ProblemSpec.decode_metrics`: bleu, chrf, rouge_*,
+wer; BLEU and chrF when the problem names none).
 
 Replaces T2T's in-training `approx_bleu_score` (teacher-forced, on subword ids: the README says not to report it)
 and the BLEU hook of its `train_eval_and_decode` schedule: the sample is decoded autoregressively with the
 model's incremental cache (`t2t_torch.inference.translator.decode_sequences`), detokenized with the problem's
-`feature_encoders`, and scored by sacreBLEU. Enabled in `train.yaml` by `eval_bleu_every=N` (0: off), with
-`eval_bleu_samples` examples evenly spread over the dev split and `eval_bleu_beam_size` (1: greedy, the cheapest).
+`feature_encoders`, and scored by `t2t_torch.metrics.decode_scores` (sacreBLEU, torchmetrics). Enabled in
+`train.yaml` by `eval_bleu_every=N` (0: off), with `eval_bleu_samples` examples evenly spread over the dev split
+and `eval_bleu_beam_size` (1: greedy, the cheapest).
 Runs on global rank 0 only; the other ranks wait at the next collective as they would for a checkpoint write.
 """
 
@@ -20,7 +23,7 @@ from omegaconf import DictConfig
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import DecodeConfig, decode_sequences
-from t2t_torch.metrics.bleu import corpus_scores
+from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS, decode_scores
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,9 @@ class BleuEval(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = pl_module.model
-        if not all(hasattr(model, name) for name in ("encode", "init_cache", "decode_step")):
-            raise T2TUserError(f"eval_bleu_every needs a model with incremental decoding (encode / init_cache /"
-                               f" decode_step), which {type(model).__name__} lacks: set eval_bleu_every=0")
+        if not model.targets_modality.sequence_top or model.family != "encoder_decoder":
+            raise T2TUserError(f"eval_bleu_every decodes dev inputs into text: {model.family} models of"
+                               f" {model.spec.targets.modality} targets do not; set eval_bleu_every=0")
         datamodule = trainer.datamodule
         try:
             self.encoders = datamodule.problem.feature_encoders(datamodule.data_dir)
@@ -54,11 +57,13 @@ class BleuEval(L.Callback):
         self.validations += 1
         if self.validations % self.every or not trainer.is_global_zero:
             return
-        self.last_bleu = self.score(trainer.datamodule, pl_module)
-        pl_module.log("eval/bleu", self.last_bleu, rank_zero_only=True)
+        scores = self.score(trainer.datamodule, pl_module)
+        self.last_bleu = scores.get("bleu")
+        for name, value in scores.items():
+            pl_module.log(f"eval/{name}", value, rank_zero_only=True)
 
-    def score(self, datamodule: Any, pl_module: L.LightningModule) -> float:
-        """BLEU of the decodes of an evenly spread sample of the eval split."""
+    def score(self, datamodule: Any, pl_module: L.LightningModule) -> dict[str, float]:
+        """The decode metrics of an evenly spread sample of the eval split."""
         dataset = datamodule.datasets[datamodule.eval_split()]
         count = min(self.num_samples, len(dataset))
         indices = np.linspace(0, len(dataset) - 1, count).round().astype(int) if count else []
@@ -66,10 +71,11 @@ class BleuEval(L.Callback):
         hypotheses = decode_sequences(pl_module.model, [e["inputs"].tolist() for e in examples],
                                       pl_module.spec.targets.vocab_size, self.config, pl_module.device)
         targets = self.encoders["targets"]
-        scores = corpus_scores([targets.decode(h[0]) for h in hypotheses],
-                               [targets.decode(e["targets"]) for e in examples])
-        log.info("eval/bleu on %d dev examples: %s", count, scores.bleu_line)
-        return scores.bleu
+        outputs = [targets.decode(h[0]) for h in hypotheses]
+        references = [targets.decode(e["targets"]) for e in examples]
+        scores = decode_scores(outputs, references, pl_module.spec.decode_metrics or DEFAULT_TEXT_METRICS)
+        log.info("decode metrics on %d dev examples: %s", count, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        return scores
 
     def state_dict(self) -> dict[str, Any]:
         return {"validations": self.validations}

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -38,6 +39,8 @@ from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.decoding.scoring import sequence_log_probs
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS
+from t2t_torch.modalities import modality_class
 from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, stored_encoders, vocab_file_mismatch
 from t2t_torch.models.t2t_module import T2TModule, spec_from_hparams
 from t2t_torch.problems.batching import BatchingConfig, collate_padded
@@ -259,15 +262,32 @@ class Translator:
         """Already-encoded inputs (each ending in eos, not truncated) -> per input its hypotheses' ids."""
         return decode_sequences(self.model, sequences, self.vocab_size, config, self.device)
 
-    @torch.inference_mode()
+    @property
+    def is_classifier(self) -> bool:
+        return not self.model.targets_modality.sequence_top
+
+    @property
+    def decode_metrics(self) -> tuple[str, ...]:
+        """What decodes are scored with: the spec's list, else accuracy for labels and BLEU/chrF for text."""
+        return self.spec.decode_metrics or (("accuracy",) if self.is_classifier else DEFAULT_TEXT_METRICS)
+
+    def label_name(self, index: int) -> str:
+        names = list(self.spec.extra.get("labels") or [])
+        return names[index] if index < len(names) else str(index)
+
     def classify(self, sequences: Sequence[Sequence[int]], batch_size: int) -> list[str]:
         """The most likely label of each encoded input, by name when the spec has `extra["labels"]`."""
-        names = list(self.spec.extra.get("labels") or [])
+        return self.classify_examples([np.asarray(ids, dtype=np.int64) for ids in sequences], batch_size)
+
+    @torch.inference_mode()
+    def classify_examples(self, inputs: Sequence[np.ndarray], batch_size: int) -> list[str]:
+        """The most likely label of each example's inputs (token ids, an image, ...), collated by their modality."""
+        feature = self.spec.inputs
+        collate = modality_class(feature.modality).collate
         out: list[str] = []
-        for start in range(0, len(sequences), batch_size):
-            inputs = collate_padded([{"inputs": ids} for ids in sequences[start:start + batch_size]])["inputs"]
-            best = self.model.predict(inputs.to(self.device)).argmax(-1).tolist()
-            out += [names[i] if i < len(names) else str(i) for i in best]
+        for start in range(0, len(inputs), batch_size):
+            batch = collate(list(inputs[start:start + batch_size]), feature).to(self.device)
+            out += [self.label_name(i) for i in self.model.predict(batch).argmax(-1).tolist()]
         return out
 
     def encode_inputs(self, texts: Sequence[str], max_length: int) -> tuple[list[list[int] | None], DecodeStats]:
@@ -275,6 +295,9 @@ class Translator:
         language model's prompts are encoded with the targets' vocabulary and get no eos (they are continued)."""
         stats = DecodeStats(lines=len(texts))
         prompts = self.model.family == "decoder"
+        if ("targets" if prompts else "inputs") not in self.encoders:
+            raise T2TUserError(f"problem {getattr(self.problem, 'name', '?')} has no text inputs to decode from text:"
+                               " decode one of its splits instead (decode.split=dev)")
         encoder = self.encoders["targets" if prompts else "inputs"]
         eos = [] if prompts else [EOS_ID]
         sequences: list[list[int] | None] = []
@@ -341,8 +364,8 @@ def load_encoders(problem: Problem, data_dir: str | Path | None) -> dict[str, An
     """The problem's text encoders, with a one-line error when they are missing from `data_dir`."""
     try:
         return problem.feature_encoders(Path(data_dir).expanduser() if data_dir else None)
-    except NotImplementedError as error:
-        raise T2TUserError(f"{error}: only problems with text encoders can be decoded from text") from None
+    except NotImplementedError:
+        return {}  # no text features (images, audio): splits decode, text does not
     except (OSError, ValueError) as error:
         raise T2TUserError(
             f"cannot load the vocabulary of {problem.name} from data_dir '{data_dir}' ({error}): "

@@ -66,19 +66,24 @@ class T2TModel(nn.Module):
         targets, top = batch["targets"], self.targets_modality
         mask = None
         if self.family == "decoder":
-            logits = top.top(self.body.decode(top.targets_bottom(targets), None, None))
+            logits = self.decode(targets)
         else:
             inputs = batch["inputs"]
             x, mask = self.inputs_modality.bottom(inputs), self.inputs_modality.mask(inputs)
             if self.family == "encoder_decoder":
-                memory = self.body.encode(x, mask)
-                logits = top.top(self.body.decode(top.targets_bottom(targets), memory, mask))
+                logits = self.decode(targets, self.body.encode(x, mask), mask)
             elif self.family == "encoder":
                 logits = top.top(self.body.encode(x, mask), mask)
             else:
                 logits = top.top(self.body(x))
         loss_sum, weight = top.loss(logits, targets)
         return {"logits": logits, "loss": loss_sum / weight.clamp(min=1), "num_tokens": weight}
+
+    def decode(self, targets: torch.Tensor, memory: torch.Tensor | None = None,
+               memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing: logits (B, T, V) of every target position given the earlier ones (and the memory)."""
+        top = self.targets_modality
+        return top.top(self.body.decode(top.targets_bottom(targets), memory, memory_mask))
 
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """An encoder or spatial model's output for `inputs` alone: logits (B, C) or values."""

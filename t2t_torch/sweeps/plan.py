@@ -113,8 +113,8 @@ def check_keys(space: Mapping[str, ParamRange], config: DictConfig) -> None:
             hint = did_you_mean(key, [f"hparams.{s}.{parts[-1]}" for s in ("model", "optim", "batching")
                                       if parts[-1] in (section_fields(config, s) or ())])
             raise T2TUserError(f"unknown config key '{key}' in the search space.{hint}"
-                               " Search keys are hparams.model.*, hparams.optim.*, hparams.batching.*"
-                               " or keys of the config")
+                               " Search keys are hparams.model.*, hparams.modality.*, hparams.optim.*,"
+                               " hparams.batching.* or keys of the config")
 
 
 _MISSING = object()

