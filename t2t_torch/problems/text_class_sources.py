@@ -29,7 +29,6 @@ of the corpus is).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.bbc_news import BbcNewsFolder, read_article_text
 from t2t_torch.problems.text_class import Sample, Text2ClassProblem, TextConcat2ClassProblem
 from t2t_torch.problems.translate import HF_CACHE, hub_errors
 from t2t_torch.registry import register_problem
@@ -211,87 +211,14 @@ class Text2ClassFiles(Text2ClassProblem):
 
 
 _FILES_HINT = "pass problem.data_files={train: train.tsv, dev: dev.tsv} (text<TAB>label per line; test is optional)"
-BBC_FOLDER = "bbcnews"
-_BBC_HINT = "run scripts/fetch_local_data.sh bbc (writes ~/t2t_data/raw/bbcnews) or pass problem.data_files={root: DIR}"
-
-
 @register_problem()
-class BbcNewsClass(Text2ClassProblem):
+class BbcNewsClass(BbcNewsFolder, Text2ClassProblem):
     """BBC News articles (headline and body) -> business, entertainment, politics, sports or tech."""
 
-    splits = ("train", "dev", "test")
-    requires_download = True  # needs the corpus from scripts/fetch_local_data.sh
     labels = ("business", "entertainment", "politics", "sports", "tech")
+    bbc_classes = labels
     approx_vocab_size = 2**13
-    held_out: ClassVar[dict[str, int]] = {"dev": 8, "test": 9}  # article index % holdout_every -> split
-    holdout_every: ClassVar[int] = 10
-
-    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
-        super().__init__(was_reversed=was_reversed, **config)
-        self._digest: tuple[Any, str] | None = None
-
-    def check_data_files(self) -> None:
-        files = self.data_files
-        if files is not None and (not isinstance(files, Mapping) or set(files) != {"root"}):
-            raise T2TUserError(f"problem.data_files of {self.name} takes the corpus folder only:"
-                               f" {{root: /path/to/bbcnews}} (one folder per class), got {files!r}")
-
-    def root(self, data_dir: Path) -> Path:
-        """`data_files.root`, else `data_dir/raw/bbcnews`, else `~/t2t_data/raw/bbcnews`."""
-        if self.data_files is not None:
-            candidates = [Path(self.data_files["root"]).expanduser()]
-        else:
-            candidates = list(dict.fromkeys([Path(data_dir) / "raw" / BBC_FOLDER,
-                                             Path("~/t2t_data/raw").expanduser() / BBC_FOLDER]))
-        for path in candidates:
-            if path.is_dir():
-                return path
-        raise T2TUserError(f"no BBC News folder at {' or '.join(map(str, candidates))}: {_BBC_HINT}")
-
-    def articles(self, data_dir: Path) -> dict[str, list[Path]]:
-        """The article files of each class, by file name."""
-        root = self.root(data_dir)
-        out = {}
-        for label in self.labels:
-            folder = root / label
-            files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
-            if not files:
-                raise T2TUserError(f"'{folder}' holds no articles (<class>/NNN.txt) of class {label}: {_BBC_HINT}")
-            out[label] = files
-        return out
-
-    def local_inputs(self, data_dir: Path) -> dict[str, list[Path]]:
-        return {}  # a folder tree; `articles` checks it
-
-    def describe_split(self, split: str, data_dir: Path) -> str:
-        return f"the {split} split of {self.name}, read from {self.root(data_dir)},"
-
-    def input_identity(self, split: str, data_dir: Path) -> Any:
-        """The sha256 of every article's name and bytes (the split of each article is fixed by the code)."""
-        articles = self.articles(data_dir)
-        stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for files in articles.values() for p in files]
-        if self._digest is None or self._digest[0] != stats:
-            digest = hashlib.sha256()
-            for label, files in articles.items():
-                for path in files:
-                    digest.update(f"{label}/{path.name}\0".encode())
-                    digest.update(hashlib.sha256(path.read_bytes()).digest())
-            self._digest = (stats, digest.hexdigest())
-        return self._digest[1]
 
     def raw_samples(self, split: str, data_dir: Path) -> Iterator[Sample]:
-        for label, files in self.articles(data_dir).items():
-            for index, path in enumerate(files):
-                position = index % self.holdout_every
-                held = next((s for s, p in self.held_out.items() if p == position), "train")
-                if held == split:
-                    yield {"inputs": _read_article(path), "label": label, "where": f"'{path}'"}
-
-
-def _read_article(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        log.debug("%s is not UTF-8: read as Windows-1252", path)
-        return data.decode("cp1252", errors="replace")
+        for label, path in self.split_articles(split, data_dir):
+            yield {"inputs": read_article_text(path), "label": label, "where": f"'{path}'"}
