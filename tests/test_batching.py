@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import t2t_torch
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.batching import (
     BatchingConfig,
@@ -11,6 +12,7 @@ from t2t_torch.problems.batching import (
     collate_padded,
     padding_fraction,
 )
+from t2t_torch.problems.datamodule import ProblemDataModule
 
 LENGTHS = np.random.default_rng(0).integers(1, 60, size=2000)
 
@@ -117,3 +119,13 @@ def test_collate_pads_per_batch():
     batch = collate_padded([{"inputs": np.array([5, 1])}, {"inputs": np.array([3, 4, 6, 1])}])
     assert batch["inputs"].tolist() == [[5, 1, 0, 0], [3, 4, 6, 1]]
     assert padding_fraction(np.array([2, 4]), [np.array([0, 1])]) == 0.25
+
+
+def test_every_training_example_too_long_is_one_line(tmp_path):
+    """A max_length below every example (e.g. a language model packed longer than it) would train on nothing."""
+    problem = t2t_torch.problem("algorithmic_identity_binary40", train_size=20, dev_size=4, train_length=8)
+    problem.generate_data(tmp_path)
+    module = ProblemDataModule(problem, tmp_path, BatchingConfig(batch_size=64, max_length=1), seed=0)
+    module.setup()
+    with pytest.raises(T2TUserError, match="all 20 training examples .* are longer than max_length=1"):
+        module.train_dataloader()

@@ -231,9 +231,10 @@ class Translator:
         else:
             decoded = decode_sequences(self.model, [sequences[i] for i in todo], self.vocab_size, config, self.device)
             targets = self.encoders["targets"]
+            prompted = self.model.family == "decoder"  # the prompt's ids and the continuation decode as one text
             for index, hypotheses in zip(todo, decoded, strict=True):
-                prompt = texts[index].strip() + " " if self.model.family == "decoder" else ""
-                beams[index] = [prompt + targets.decode(ids) for ids in hypotheses]
+                prompt = list(sequences[index]) if prompted else []
+                beams[index] = [targets.decode([*prompt, *ids]) for ids in hypotheses]
         stats.seconds = time.perf_counter() - started
         stats.warn(max_length)
         self.last_stats = stats

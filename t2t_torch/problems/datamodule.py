@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from t2t_torch.errors import T2TUserError
 from t2t_torch.modalities import modality_class
 from t2t_torch.problems.batching import BatchingConfig, ExampleBatchSampler, TokenBucketBatchSampler
 from t2t_torch.problems.problem import Problem
@@ -96,6 +97,10 @@ class ProblemDataModule(L.LightningDataModule):
                             " it would have been)", saved_replicas, replicas, batches_done * saved_replicas, epoch)
             self._resume = None
         kept = int((lengths <= self.batching.effective_max_length).sum())
+        if kept == 0 and self.spec.batch_size_means_tokens:
+            raise T2TUserError(f"all {len(lengths)} training examples of {self.problem.name} are longer than"
+                               f" max_length={self.batching.effective_max_length} tokens: raise"
+                               " hparams.batching.max_length (or make the problem's examples shorter)")
         if kept < len(lengths) and self.spec.batch_size_means_tokens:
             log.info("Dropped %d training examples longer than max_length=%d", len(lengths) - kept,
                      self.batching.effective_max_length)
