@@ -6,7 +6,7 @@
 
 import sys
 
-from t2t_torch.regress import main
+from t2t_torch.regress.runner import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,8 +35,8 @@ def _fail(error: T2TUserError, program: str) -> None:
 def _preflight(config_name: str, program: str) -> None:
     """usr_dir import, problem options, and a one-line error for a bad command line (see module docstring)."""
     import t2t_torch  # noqa: F401  (registers the built-ins)
-    from t2t_torch.config_check import compose_config
-    from t2t_torch.config_store import register_configs
+    from t2t_torch.run.config_check import compose_config
+    from t2t_torch.run.config_store import register_configs
     from t2t_torch.usr_dir import import_usr_dir, usr_conf_dir
 
     argv = sys.argv[1:]
@@ -78,10 +78,10 @@ def _report_errors(program: str, run: Callable[[], Any]) -> Any:
         sys.exit(StoppedBySignal.EXIT_STATUS)
 
 
-@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+@hydra.main(config_path="pkg://t2t_torch.conf", config_name="train", version_base="1.3")
 def _train_task(cfg: DictConfig) -> Any:
-    from t2t_torch.evaluate import evaluate
-    from t2t_torch.train import train
+    from t2t_torch.run.evaluate import evaluate
+    from t2t_torch.run.train import train
 
     def run() -> Any:
         if cfg.get("mode", "train") == "eval":
@@ -106,9 +106,9 @@ def _train_task(cfg: DictConfig) -> Any:
     return _report_errors("t2t-train", run)
 
 
-@hydra.main(config_path="conf", config_name="datagen", version_base="1.3")
+@hydra.main(config_path="pkg://t2t_torch.conf", config_name="datagen", version_base="1.3")
 def _datagen_task(cfg: DictConfig) -> None:
-    from t2t_torch.train import build_problem
+    from t2t_torch.run.train import build_problem
 
     def run() -> None:
         problem = build_problem(cfg)

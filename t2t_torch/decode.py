@@ -261,7 +261,7 @@ def report_scores(hypotheses: list[str], references: list[str], names: tuple[str
     return results
 
 
-@hydra.main(config_path="conf", config_name="decode", version_base="1.3")
+@hydra.main(config_path="pkg://t2t_torch.conf", config_name="decode", version_base="1.3")
 def _decode_task(cfg: DictConfig) -> dict[str, float]:
     return _report_errors("t2t-decode", lambda: decode(cfg))
 

@@ -11,6 +11,7 @@ Duplicate names raise; unknown names raise `UnknownNameError` with the closest r
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 from t2t_torch.errors import UnknownNameError, did_you_mean
 
 REVERSED_SUFFIX = "_rev"
-PACKAGE_CONF_DIR = Path(__file__).parent / "conf"
+PACKAGE_CONF_DIR = Path(importlib.util.find_spec("t2t_torch.conf").submodule_search_locations[0])  # conf/ (setup.py)
 
 _PROBLEMS: dict[str, type] = {}
 _MODELS: dict[str, type] = {}
@@ -145,10 +146,16 @@ def describe(obj: type | Path) -> str:
 
 def registry_table() -> str:
     """Everything registered, one line each, grouped by kind."""
-    lines = [f"Problems ({len(_PROBLEMS)}; add _rev to any name to swap inputs and targets):"]
-    lines += [f"  {n:<44} {describe(_PROBLEMS[n])}" for n in list_problems()]
+    lines = [f"Problems ({len(_PROBLEMS)}; inputs -> targets; (_rev): add _rev to the name to swap them):"]
+    for n in list_problems():
+        cls = _PROBLEMS[n]
+        modalities = getattr(cls, "class_modalities", dict)()
+        kinds = f"{modalities.get('inputs', '-')} -> {modalities.get('targets', '?')}"
+        kinds += " (_rev)" if getattr(cls, "can_reverse", lambda: False)() else ""
+        lines.append(f"  {n:<44} {kinds:<32} {describe(cls)}")
     lines += ["", f"Models ({len(_MODELS)}):"]
-    lines += [f"  {n:<44} {describe(_MODELS[n])}" for n in list_models()]
+    lines += [f"  {n:<44} {', '.join(getattr(_MODELS[n], 'families', ())):<32} {describe(_MODELS[n])}"
+              for n in list_models()]
     files = _hparams_files()
     lines += ["", f"Hparams sets ({len(files)}):"]
     lines += [f"  {n:<44} {describe(files[n])}" for n in sorted(files)]

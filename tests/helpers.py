@@ -7,8 +7,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 import t2t_torch  # noqa: F401  (registers the built-ins)
-from t2t_torch.config_check import compose_config
-from t2t_torch.config_store import register_configs
+from t2t_torch.run.config_check import compose_config
+from t2t_torch.run.config_store import register_configs
 
 TINY_MODEL = [
     "hparams=transformer_tiny",

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import t2t_torch
-from t2t_torch.avg_checkpoints import main
+from t2t_torch.checkpoints.average import main
 from t2t_torch.inference.translator import Translator
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
 

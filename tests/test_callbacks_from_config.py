@@ -4,9 +4,9 @@ metric the run logs: they build, they act, and a bad entry or monitor is one lin
 import pytest
 
 from helpers import compose, tiny
-from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.errors import T2TUserError
-from t2t_torch.train import train
+from t2t_torch.run.train import train
 
 
 def test_a_callback_preset_runs_with_the_training(tmp_path):

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2t_torch.callbacks import atomic_checkpoint_io
-from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.checkpoints import atomic_io as atomic_checkpoint_io
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
 
 # A child that starts saving step 2 over the target, writes half the bytes, tells the parent on stdout and waits
 # (on a stdin the parent never writes to) to be killed mid-save.
 SAVING_CHILD = """
 import io, sys, torch
-from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO
 real_save = torch.save
 def save_half_then_wait(obj, file, *args, **kwargs):
     buffer = io.BytesIO()

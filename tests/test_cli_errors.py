@@ -16,7 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 import t2t_torch
 from helpers import compose, tiny
 from t2t_torch import cli, registry
-from t2t_torch.train import train
+from t2t_torch.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 

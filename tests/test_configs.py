@@ -14,14 +14,14 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 import t2t_torch  # noqa: F401  (registers the built-ins)
 from helpers import compose
 from t2t_torch import registry
-from t2t_torch.config_check import _hparams_models
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.body import family_for
 from t2t_torch.optim import OptimConfig, build_lr_lambda
 from t2t_torch.problems.batching import BatchingConfig
-from t2t_torch.recipes import load_recipe, option_exists
 from t2t_torch.registry import PACKAGE_CONF_DIR
+from t2t_torch.regress.recipes import load_recipe, option_exists
+from t2t_torch.run.config_check import _hparams_models
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in PACKAGE_CONF_DIR.iterdir() if p.is_dir()}
 RECIPES = {name: load_recipe(name, PACKAGE_CONF_DIR / "experiment" / f"{name}.yaml") for name in GROUPS["experiment"]}

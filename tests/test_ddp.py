@@ -13,10 +13,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from helpers import compose, tiny
-from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.problems.batching import BatchingConfig, TokenBucketBatchSampler
-from t2t_torch.train import build_datamodule, build_module, build_problem, train
+from t2t_torch.run.train import build_datamodule, build_module, build_problem, train
 
 REPO = Path(__file__).resolve().parents[1]
 # Both runs evaluate the very same batches with the same weights; the metric states are float64 sums, reduced by

@@ -10,9 +10,9 @@ import torch
 from helpers import compose, tiny
 from t2t_torch.decode import decode
 from t2t_torch.errors import T2TUserError
-from t2t_torch.evaluate import evaluate
 from t2t_torch.inference.translator import Translator
-from t2t_torch.train import train
+from t2t_torch.run.evaluate import evaluate
+from t2t_torch.run.train import train
 
 RUN = ["trainer.max_steps=6", "trainer.val_check_interval=6", "trainer.limit_val_batches=1.0"]
 

@@ -12,14 +12,14 @@ import torch
 from omegaconf import OmegaConf
 
 import t2t_torch
-import t2t_torch.train
+import t2t_torch.run.train
 from helpers import QUIET_TRAINER, compose
 from t2t_torch import registry
-from t2t_torch.config_check import _hparams_models
 from t2t_torch.errors import T2TUserError
 from t2t_torch.models.body import family_for
+from t2t_torch.run.config_check import _hparams_models
+from t2t_torch.run.train import train
 from t2t_torch.spec import FeatureSpec, ProblemSpec, class_label_feature, symbol_feature
-from t2t_torch.train import train
 from text_fixtures import offline_config
 
 SHRINK = {"hidden_size": 16, "filter_size": 32, "num_heads": 2}
@@ -137,8 +137,8 @@ class StepRecorder(L.Callback):
 @pytest.mark.parametrize("model_name", MODELS)
 def test_fast_dev_run(model_name, tmp_path, monkeypatch):
     recorder = StepRecorder()
-    original = t2t_torch.train.bleu_eval_callbacks  # the hook train() uses for its extra callbacks
-    monkeypatch.setattr(t2t_torch.train, "bleu_eval_callbacks", lambda cfg: [*original(cfg), recorder])
+    original = t2t_torch.run.train.bleu_eval_callbacks  # the hook train() uses for its extra callbacks
+    monkeypatch.setattr(t2t_torch.run.train, "bleu_eval_callbacks", lambda cfg: [*original(cfg), recorder])
     shrink = [f"hparams.model.{k}={v}" for k, v in SHRINK.items() if k == "hidden_size"]
     cfg = compose_with_problem(model_name, [*QUIET_TRAINER, f"model={model_name}",
                                f"hparams={fitting_sets(model_name)[0]}", *shrink, "trainer.fast_dev_run=2"], tmp_path)

@@ -17,7 +17,7 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.problems.datamodule import PreprocessedDataset, ProblemDataModule
 from t2t_torch.problems.image import read_idx
-from t2t_torch.train import train
+from t2t_torch.run.train import train
 
 MNIST_FORMAT = ["image_mnist", "image_fashion_mnist"]
 

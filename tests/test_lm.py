@@ -22,9 +22,9 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import Translator
 from t2t_torch.problems import lm_sources
 from t2t_torch.problems.lm import STATS_SUFFIX, pack
+from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 from t2t_torch.text import ByteEncoder
-from t2t_torch.train import train
 
 LINES = ["the cat sleeps", "a dog runs far away", "birds sing", "the old horse eats hay slowly today"]
 DEV = ["the dog sleeps", "a cat sings loudly"]

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from helpers import compose, tiny
-from t2t_torch.train import train
+from t2t_torch.run.train import train
 
 EXPECTED = Path(__file__).parent / "data" / "tiny_run_losses.json"
 RUN = ["trainer.max_steps=20", "trainer.log_every_n_steps=1", "trainer.val_check_interval=20", "seed=7",

@@ -10,8 +10,8 @@ import pytest
 
 from t2t_torch import registry
 from t2t_torch.errors import T2TUserError
-from t2t_torch.recipes import Expected, all_recipes, cpu_recipes, find_recipe, parse_expected
-from t2t_torch.regress import main
+from t2t_torch.regress.recipes import Expected, all_recipes, cpu_recipes, find_recipe, parse_expected
+from t2t_torch.regress.runner import main
 
 FAKE_RECIPE = """# @package _global_
 defaults:
@@ -137,7 +137,7 @@ def test_malformed_expected_blocks_are_one_line_errors():
 
 
 def test_a_run_stopped_early_is_not_a_result(tmp_path):
-    from t2t_torch.regress import unfinished
+    from t2t_torch.regress.runner import unfinished
 
     (tmp_path / "config.yaml").write_text("trainer: {max_steps: 2000}\n")
     assert unfinished(tmp_path, [{"step": "849"}, {"step": "874"}]) == (875, 2000)

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from helpers import compose, tiny
-from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossError, first_nonfinite_module
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
-from t2t_torch.train import train
+from t2t_torch.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ class PoisonGradient(L.Callback):
 
 
 def test_nonfinite_gradient_stops_before_the_step_and_no_checkpoint_holds_it(tmp_path, monkeypatch):
-    import t2t_torch.train as train_module
+    import t2t_torch.run.train as train_module
 
     poison = PoisonGradient(step=3)
     monkeypatch.setattr(train_module, "bleu_eval_callbacks", lambda cfg: [poison])

@@ -13,11 +13,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import t2t_torch.train as train_module
+import t2t_torch.run.train as train_module
 from helpers import compose, tiny
-from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.errors import StoppedBySignal
-from t2t_torch.train import train
+from t2t_torch.run.train import train
 
 # Dropout stays on (transformer_tiny: 0.1 everywhere), so a resume that lost the random generators would differ.
 STEPS = ["trainer.max_steps=12", "trainer.val_check_interval=4", "trainer.log_every_n_steps=1",

@@ -11,8 +11,8 @@ from fixtures_summarize import BBC_CLASSES, offline_config, write_bbc
 from helpers import QUIET_TRAINER, TINY_MODEL, compose
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.summarize import join_lines, read_bbc_article
+from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
-from t2t_torch.train import train
 
 
 def test_each_side_is_cut_to_its_length_keeping_eos(tmp_path):

@@ -7,7 +7,7 @@
 - bad input (unknown key, low >= high, a log range over 0, an objective no run logs) is one line and exit status 2
   before any trial directory exists.
 
-Faults are injected by a `usr_dir` whose `__init__.py` wraps `t2t_torch.train.train`
+Faults are injected by a `usr_dir` whose `__init__.py` wraps `t2t_torch.run.train.train`
 (SWEEP_TEST_FAULTS=<call>:<error|input|stopped>,...: the n-th train() call of the sweep process raises a bug, raises
 a T2TUserError, or trains and then returns no metrics).
 """
@@ -27,9 +27,9 @@ from optuna.distributions import FloatDistribution, IntDistribution
 
 from helpers import TINY_PROBLEM
 from t2t_torch import cli
-from t2t_torch.config_store import register_configs
 from t2t_torch.errors import T2TUserError
 from t2t_torch.registry import PACKAGE_CONF_DIR
+from t2t_torch.run.config_store import register_configs
 from t2t_torch.sweeps.plan import SWEEPER_TARGET, SweepPlan, objective_value
 from t2t_torch.sweeps.search_space import parse_range, parse_search_space, split_command_line
 from t2t_torch.sweeps.study import default_storage, distributions, open_study, sweep_lock
@@ -42,10 +42,10 @@ TINY = [
 ]
 FAULTS = '''
 import os
-import t2t_torch.train
+import t2t_torch.run.train
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 
-_train = t2t_torch.train.train
+_train = t2t_torch.run.train.train
 _calls = []
 
 
@@ -63,7 +63,7 @@ def train(cfg):
     return metrics
 
 
-t2t_torch.train.train = train
+t2t_torch.run.train.train = train
 '''
 BAD_SEARCHES = {
     "bad_key": "hparams.optim.learning_rat: {type: float, low: 0.1, high: 1.0}",

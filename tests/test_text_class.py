@@ -19,9 +19,9 @@ from t2t_torch.problems import text_class_sources as sources
 from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.text_class import PairEncoder
+from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 from t2t_torch.text import ByteEncoder, load_encoder
-from t2t_torch.train import train
 
 HF_PROBLEMS = ["sentiment_imdb", "sentiment_imdb_characters", "sentiment_sst_binary", "sentiment_yelp_polarity",
                "rte", "mrpc", "multinli_matched"]

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from t2t_torch import registry
-from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
+from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.decoding.scoring import sequence_log_probs

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.regress_result import RecipeResult
+from t2t_torch.regress.result import RecipeResult
 
 TRAIN_LOSS = "train/loss"
 PACKAGES = ("torch", "lightning", "hydra-core")

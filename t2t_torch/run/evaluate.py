@@ -14,10 +14,10 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig
 
-from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
 from t2t_torch.report import print_final_metrics
-from t2t_torch.train import build_datamodule, build_module, build_problem, check_checkpoint_matches
+from t2t_torch.run.train import build_datamodule, build_module, build_problem, check_checkpoint_matches
 from t2t_torch.writable import check_output_folder
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
 from t2t_torch.models.t2t_module import identity_mismatch

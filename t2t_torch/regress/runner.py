@@ -1,13 +1,13 @@
 """`t2t-regress` / `scripts/regress.py`: run known-result recipes and check each final metric against its band.
 
 T2T's README listed commands with the numbers they reach; this makes those numbers checked facts. Every recipe
-(`conf/experiment/<name>.yaml` with an `expected:` block, see `t2t_torch.recipes`) runs through the real training
-entry point, one subprocess per seed,
+(`conf/experiment/<name>.yaml` with an `expected:` block, see `t2t_torch.regress.recipes`) runs through the real
+training entry point, one subprocess per seed,
 
     python train.py experiment=<name> seed=<s> hydra.run.dir=<report dir>/<name>/seed<s> [overrides]
 
 then its final metric (the last value in the run's metrics.csv) is compared to the band, and the report dir gets
-report.md, report.csv and one learning-curve PNG per recipe (`t2t_torch.regress_report`). Exit status: 0 when every
+report.md, report.csv and one learning-curve PNG per recipe (`t2t_torch.regress.report`). Exit status: 0 when every
 run recipe is inside its band, 1 when one is not (or its run failed), 2 for a usage error.
 
     t2t-regress --list
@@ -32,9 +32,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from t2t_torch.errors import StoppedBySignal, T2TUserError
-from t2t_torch.recipes import Recipe, all_recipes, cpu_recipes, find_recipe
-from t2t_torch.regress_report import check_plotting, format_value, metric_series, read_metrics, write_report
-from t2t_torch.regress_result import RecipeResult, SeedResult
+from t2t_torch.regress.recipes import Recipe, all_recipes, cpu_recipes, find_recipe
+from t2t_torch.regress.report import check_plotting, format_value, metric_series, read_metrics, write_report
+from t2t_torch.regress.result import RecipeResult, SeedResult
 
 PROGRAM = "t2t-regress"
 REPO_TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
@@ -147,8 +147,8 @@ def seeds_for(recipe: Recipe, seeds: list[int] | None) -> list[int]:
 
 def check_composes(recipes: list[Recipe], overrides: list[str], usr_dir: str | None) -> None:
     """Compose every runnable recipe with the overrides first, so a typo fails in one line before any training."""
-    from t2t_torch.config_check import compose_config
-    from t2t_torch.config_store import register_configs
+    from t2t_torch.run.config_check import compose_config
+    from t2t_torch.run.config_store import register_configs
     from t2t_torch.usr_dir import usr_conf_dir
 
     register_configs()

@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from t2t_torch import registry
-from t2t_torch.callbacks.atomic_checkpoint_io import load_checkpoint_file
 from t2t_torch.callbacks.from_config import check_early_stopping, check_entries
+from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.errors import T2TUserError, close_matches, did_you_mean
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.logged_metrics import eval_metric_names

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from t2t_torch.recipes import Recipe
+from t2t_torch.regress.recipes import Recipe
 
 
 @dataclass

@@ -18,12 +18,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
-from t2t_torch.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
 from t2t_torch.callbacks.from_config import early_stopping_callback, early_stopping_mode, instantiate_entries
 from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.t2t_module import T2TModule, identity_mismatch
@@ -32,7 +32,7 @@ from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.problem import Problem, check_data_dir
 from t2t_torch.report import print_final_metrics
-from t2t_torch.run_identity import first_differences
+from t2t_torch.run.identity import first_differences
 from t2t_torch.writable import same_file
 
 log = logging.getLogger(__name__)
