@@ -92,3 +92,22 @@ def test_ddp_on_two_cpu_processes(tmp_path, caplog):
     with open(resumed_dir / "run" / "csv" / "version_0" / "metrics.csv", newline="") as handle:
         steps = sorted(int(r["step"]) for r in csv.DictReader(handle) if r.get("train/loss"))
     assert steps == [6, 7, 8]
+
+
+def test_ddp_example_counted_problem_matches_one_process(tmp_path):
+    """An image problem (batches count examples, ExampleBatchSampler; class-label metrics, ClassMetrics) under DDP:
+    each rank trains on its shard, and the accuracy the two ranks reduce is the one a single process computes on
+    the whole dev split (360 digits in batches of 128: 3 batches, so one is halved to give each rank two)."""
+    args = [sys.executable, str(REPO / "train.py"), "problem=image_digits", "model=basic_fc_relu",
+            "hparams=basic_fc_small", "trainer=ddp_cpu", "trainer.max_steps=4", "trainer.val_check_interval=2",
+            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"data_dir={tmp_path}/data",
+            "hydra.run.dir=run"]
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (result.stdout + result.stderr).count("Train batches per epoch") == 2
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    with open(tmp_path / "run" / "csv" / "version_0" / "metrics.csv", newline="") as handle:
+        logged = [row for row in csv.DictReader(handle) if row.get("eval/accuracy")][-1]
+    single = single_process_validate(ckpt)
+    for name in ("eval/loss", "eval/accuracy", "eval/accuracy_top5"):
+        assert float(logged[name]) == pytest.approx(single[name], rel=RELATIVE_TOLERANCE, abs=1e-7), name
