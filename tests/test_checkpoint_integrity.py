@@ -19,6 +19,7 @@ import torch
 from t2t_torch.checkpoints import atomic_io as atomic_checkpoint_io
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
+from t2t_torch.inference.translator import Translator
 
 # A child that starts saving step 2 over the target, writes half the bytes, tells the parent on stdout and waits
 # (on a stdin the parent never writes to) to be killed mid-save.
@@ -177,3 +178,15 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line_without_unsafe_advice(tmp_p
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"cannot read checkpoint '{path}'") and needle in message
     assert "weights_only" not in message.lower()
+
+
+def test_checkpoint_without_a_problem_spec_is_one_line(tmp_path):
+    """Checkpoints written before the modality redesign record `problem_info`, not a spec: decoding, resuming and
+    averaging them would build another network, so they are refused in one line (they are not converted)."""
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {}, "global_step": 1, "hyper_parameters": {
+        "model_name": "transformer", "model_hparams": {"hidden_size": 8}, "problem_name": "algorithmic_identity_binary40",
+        "problem_info": {"target_vocab_size": 4, "input_vocab_size": 4}, "run_config": {}}}, path)
+    with pytest.raises(T2TUserError, match=r"written by an older t2t-torch .* retrain it") as error:
+        Translator.from_checkpoint(path)
+    assert "\n" not in str(error.value)
