@@ -184,9 +184,10 @@ def test_checkpoint_without_a_problem_spec_is_one_line(tmp_path):
     """Checkpoints written before the modality redesign record `problem_info`, not a spec: decoding, resuming and
     averaging them would build another network, so they are refused in one line (they are not converted)."""
     path = tmp_path / "old.ckpt"
-    torch.save({"state_dict": {}, "global_step": 1, "hyper_parameters": {
-        "model_name": "transformer", "model_hparams": {"hidden_size": 8},
-        "problem_name": "algorithmic_identity_binary40", "problem_info": {"target_vocab_size": 4, "input_vocab_size": 4}, "run_config": {}}}, path)
+    hyper_parameters = {"model_name": "transformer", "model_hparams": {"hidden_size": 8},
+                        "problem_name": "algorithmic_identity_binary40", "run_config": {},
+                        "problem_info": {"target_vocab_size": 4, "input_vocab_size": 4}}
+    torch.save({"state_dict": {}, "global_step": 1, "hyper_parameters": hyper_parameters}, path)
     with pytest.raises(T2TUserError, match=r"written by an older t2t-torch .* retrain it") as error:
         Translator.from_checkpoint(path)
     assert "\n" not in str(error.value)
