@@ -36,7 +36,7 @@ def test_length_settings_are_checked():
         t2t_torch.problem("summarize_cnn_dailymail32k", max_target_length=1)
 
 
-def test_cnn_dailymail_joins_highlights_as_t2t(tmp_path):
+def test_cnn_dailymail_joins_highlights_as_t2t(tmp_path, monkeypatch):
     datasets = pytest.importorskip("datasets")
     table = datasets.Dataset.from_dict({
         "article": ["First line of the story\nSecond line.", "Other story."],
@@ -44,15 +44,8 @@ def test_cnn_dailymail_joins_highlights_as_t2t(tmp_path):
         "id": ["a", "b"],
     })
 
-    class Source:
-        def describe(self):
-            return "a local table"
-
-        def load(self, data_dir):
-            return table
-
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: table)  # the Hub's 3.0.0 columns
     problem = t2t_torch.problem("summarize_cnn_dailymail32k")
-    problem.sources = {"train": Source()}
     samples = list(problem.generate_samples("train", tmp_path))
     assert samples == [
         {"inputs": "First line of the story. Second line.", "targets": "Obama sends a letter. Syria responds !"},

@@ -34,73 +34,40 @@ from typing import Any, ClassVar
 import torch.hub
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.hf_source import HFSource, HubProblem, hf_sources
 from t2t_torch.problems.lm import Text2SelfProblem, split_paths
 from t2t_torch.problems.text_files import check_readable
-from t2t_torch.problems.translate import DOWNLOADS, HF_CACHE, hub_errors
+from t2t_torch.problems.translate import DOWNLOADS
 from t2t_torch.registry import register_problem
 from t2t_torch.spec import NUM_RESERVED_IDS
 
 log = logging.getLogger(__name__)
 
-_HF_BATCH = 1000
 _LOCAL_HINT = "check the connection, or read local text files: problem.data_files={train: FILE, dev: FILE}"
 
 
 @dataclass(frozen=True)
-class HFText:
+class HFText(HFSource):
     """One split of a Hugging Face dataset with a text column (one document per row)."""
 
-    path: str
-    name: str | None
-    split: str
     column: str = "text"
-    data_files: str | None = None  # a file pattern, for repositories read as plain Parquet files
-
-    def describe(self) -> str:
-        return f"{self.data_files or self.path}" + (f" ({self.name})" if self.name else "") + f" split {self.split}"
-
-    def load(self, data_dir: Path) -> Any:
-        import datasets  # slow to import: only when a problem downloads
-
-        kwargs: dict[str, Any] = {"split": self.split, "cache_dir": str(data_dir / HF_CACHE)}
-        if self.data_files is not None:
-            kwargs["data_files"] = {self.split: self.data_files}
-        try:
-            return datasets.load_dataset(self.path, self.name, **kwargs)
-        except hub_errors() as error:  # anything else is a bug and keeps its traceback
-            reason = " ".join(str(error).split())[:200]
-            raise T2TUserError(f"could not load {self.describe()} ({type(error).__name__}: {reason}):"
-                               f" {_LOCAL_HINT}") from error
 
     def texts(self, data_dir: Path) -> Iterator[str]:
-        dataset = self.load(data_dir)
-        if self.column not in dataset.column_names:
-            raise T2TUserError(f"{self.describe()} has columns {dataset.column_names}, not {self.column!r}: the dataset"
-                               " changed on the Hub; read local files with problem.data_files=...")
-        for batch in dataset.iter(batch_size=_HF_BATCH):
-            yield from batch[self.column]
+        for row in self.rows(data_dir, _LOCAL_HINT, (self.column,)):
+            yield row[self.column]
 
 
 def hf_text_splits(path: str, name: str | None, column: str = "text", data_files: str | None = None,
                    mapping: dict[str, str] | None = None) -> dict[str, HFText]:
     """Our splits from a dataset's splits (by default train / validation / test)."""
-    mapping = mapping or {"train": "train", "dev": "validation", "test": "test"}
-    return {ours: HFText(path, name, theirs, column, data_files.format(split=theirs) if data_files else None)
-            for ours, theirs in mapping.items()}
+    return {ours: HFText(**vars(source), column=column)
+            for ours, source in hf_sources(path, name, data_files, mapping).items()}
 
 
-class HFLanguageModel(Text2SelfProblem):
+class HFLanguageModel(HubProblem, Text2SelfProblem):
     """A language-modelling problem whose splits are `sources` on the Hugging Face Hub."""
 
     sources: ClassVar[dict[str, HFText]] = {}
-
-    def source_identity(self, split: str) -> Any:
-        return self.sources[split].describe()  # a download is named by its source
-
-    def describe_split(self, split: str, data_dir: Path) -> str:
-        if self.data_files is not None:
-            return super().describe_split(split, data_dir)
-        return f"the {split} split of {self.name}, read from {self.sources[split].describe()},"
 
     def generate_samples(self, split: str, data_dir: Path) -> Iterator[dict[str, str]]:
         source = self.sources[split]

@@ -32,14 +32,15 @@ from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.bbc_news import BbcNewsFolder, read_article_text
+from t2t_torch.problems.hf_source import HFSource, HubProblem, hf_sources
 from t2t_torch.problems.text_files import TextPair
 from t2t_torch.problems.text_problems import Text2TextProblem
-from t2t_torch.problems.translate import HFSplit, hf_splits
 from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)
 
-_HF_BATCH = 1000
+_LOCAL_HINT = ("check the connection, or read local files: problem.data_files={train: train.tsv, dev: dev.tsv,"
+               " test: test.tsv} (document<TAB>summary per line)")
 LENGTH_KEYS = ("max_input_length", "max_target_length")
 
 
@@ -94,39 +95,22 @@ def join_lines(text: str) -> str:
 
 
 @register_problem()
-class SummarizeCnnDailymail32k(SummarizationProblem):
+class SummarizeCnnDailymail32k(HubProblem, SummarizationProblem):
     """CNN/DailyMail news articles -> their highlights, shared 32k subword vocabulary (T2T's problem)."""
 
     requires_download: ClassVar[bool] = True
     approx_vocab_size = 2**15
     max_input_length = 512
     max_target_length = 128
-    sources: ClassVar[dict[str, HFSplit]] = hf_splits("abisee/cnn_dailymail", "3.0.0")
+    sources: ClassVar[dict[str, HFSource]] = hf_sources("abisee/cnn_dailymail", "3.0.0")
     document_column: ClassVar[str] = "article"
     summary_column: ClassVar[str] = "highlights"
-
-    def source_identity(self, split: str) -> Any:
-        return self.sources[split].describe()
-
-    def describe_split(self, split: str, data_dir: Path) -> str:
-        if self.data_files is not None:
-            return super().describe_split(split, data_dir)
-        return f"the {split} split of {self.name}, read from {self.sources[split].describe()},"
 
     def generate_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
         source = self.sources[split]
         log.info("%s/%s: reading %s", self.registered_name, split, source.describe())
-        dataset = source.load(data_dir)
-        columns = (self.document_column, self.summary_column)
-        missing = [column for column in columns if column not in dataset.column_names]
-        if missing:
-            raise T2TUserError(
-                f"{source.describe()} has columns {sorted(dataset.column_names)}, not {' and '.join(columns)}:"
-                " the dataset changed on the Hub; read local files with problem.data_files=..."
-            )
-        for batch in dataset.iter(batch_size=_HF_BATCH):
-            for document, summary in zip(batch[self.document_column], batch[self.summary_column], strict=True):
-                yield {"inputs": join_lines(document), "targets": join_lines(summary)}
+        for row in source.rows(data_dir, _LOCAL_HINT, (self.document_column, self.summary_column)):
+            yield {"inputs": join_lines(row[self.document_column]), "targets": join_lines(row[self.summary_column])}
 
 
 _ARTICLE_FORMAT = "an article is its headline on line 1, a blank line, then the body"

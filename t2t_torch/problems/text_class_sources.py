@@ -31,75 +31,40 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.bbc_news import BbcNewsFolder, read_article_text
+from t2t_torch.problems.hf_source import HFSource, HubProblem
 from t2t_torch.problems.text_class import Sample, Text2ClassProblem, TextConcat2ClassProblem
-from t2t_torch.problems.translate import HF_CACHE, hub_errors
 from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)
 
-_HF_BATCH = 1000
 
 
-@dataclass(frozen=True)
-class HFClassSplit:
+class HFClassSplit(HFSource):
     """One split of a Hugging Face dataset of labelled texts."""
-
-    path: str
-    name: str | None
-    split: str
-    data_files: str | None = None  # a file pattern, for repositories read as plain Parquet files
-
-    def describe(self) -> str:
-        return f"{self.path}" + (f" ({self.name})" if self.name else "") + f" split {self.split}"
-
-    def rows(self, data_dir: Path, hint: str) -> Iterator[dict[str, Any]]:
-        import datasets  # slow to import: only when a problem downloads
-
-        kwargs: dict[str, Any] = {"split": self.split, "cache_dir": str(data_dir / HF_CACHE)}
-        if self.data_files is not None:
-            kwargs["data_files"] = {self.split: self.data_files}
-        try:
-            dataset = datasets.load_dataset(self.path, self.name, **kwargs)
-        except hub_errors() as error:  # anything else is a bug and keeps its traceback
-            reason = " ".join(str(error).split())[:200]
-            raise T2TUserError(f"could not load {self.describe()} ({type(error).__name__}: {reason}): check the"
-                               " connection, or read local files: problem.data_files={train: ..., dev: ...},"
-                               f" {hint}") from None
-        for batch in dataset.iter(batch_size=_HF_BATCH):
-            columns = list(batch)
-            for values in zip(*(batch[c] for c in columns), strict=True):
-                yield dict(zip(columns, values, strict=True))
 
 
 def glue(config: str, dev: str = "validation") -> dict[str, HFClassSplit]:
     return {"train": HFClassSplit("nyu-mll/glue", config, "train"), "dev": HFClassSplit("nyu-mll/glue", config, dev)}
 
 
-class HFText2ClassProblem(Text2ClassProblem):
+class HFText2ClassProblem(HubProblem, Text2ClassProblem):
     """A classification problem whose splits come from the Hugging Face Hub (`sources`)."""
 
     requires_download: ClassVar[bool] = True
     sources: ClassVar[dict[str, HFClassSplit]] = {}
     swap_pairs_in_train: ClassVar[bool] = False  # pairs: also train on (second, first), as T2T's MRPC
 
-    def source_identity(self, split: str) -> Any:
-        return self.sources[split].describe()  # a download is named by its source
-
-    def describe_split(self, split: str, data_dir: Path) -> str:
-        if self.data_files is not None:
-            return super().describe_split(split, data_dir)
-        return f"the {split} split of {self.name}, read from {self.sources[split].describe()},"
-
     def generate_samples(self, split: str, data_dir: Path) -> Iterator[Sample]:
         source = self.sources[split]
         log.info("%s/%s: reading %s", self.registered_name, split, source.describe())
-        for number, row in enumerate(source.rows(data_dir, self.files_hint), start=1):
+        hint = ("check the connection, or read local files: problem.data_files={train: ..., dev: ...},"
+                f" {self.files_hint}")
+        for number, row in enumerate(source.rows(data_dir, hint), start=1):
             missing = [c for c in (*self.text_columns, self.label_column) if c not in row]
             if missing:
                 raise T2TUserError(f"{source.describe()} has no column {missing[0]} (its columns: {', '.join(row)}):"

@@ -27,7 +27,6 @@ from local files instead (see `text_files.py`); then nothing is downloaded.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import tarfile
@@ -35,80 +34,35 @@ import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch.hub
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.hf_source import HFSource, HubProblem, hf_sources
 from t2t_torch.problems.text_files import ParallelFiles, TextPair, read_parallel
 from t2t_torch.problems.text_problems import Text2TextProblem
 from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)
 
-HF_CACHE = "hf_datasets"  # under data_dir: the Hugging Face datasets cache
 DOWNLOADS = "downloads"  # under data_dir: archives fetched from the original URLs, and their extracted files
-_HF_BATCH = 1000
 _LOCAL_HINT = "check the connection, or read local files: problem.data_files={train: [src, tgt], dev: ..., test: ...}"
 
 
 @dataclass(frozen=True)
-class HFSplit:
+class HFSplit(HFSource):
     """One split of a Hugging Face dataset whose rows are `{"translation": {language: text}}`."""
 
-    path: str
-    name: str | None
-    split: str
-    data_files: str | None = None  # a file pattern, for repositories read as plain Parquet files
-
-    def describe(self) -> str:
-        return f"{self.path}" + (f" ({self.name})" if self.name else "") + f" split {self.split}"
-
-    def load(self, data_dir: Path) -> Any:
-        import datasets  # slow to import: only when a problem downloads
-
-        kwargs: dict[str, Any] = {"split": self.split, "cache_dir": str(data_dir / HF_CACHE)}
-        if self.data_files is not None:
-            kwargs["data_files"] = {self.split: self.data_files}
-        try:
-            return datasets.load_dataset(self.path, self.name, **kwargs)
-        except hub_errors() as error:  # anything else is a bug and keeps its traceback
-            reason = " ".join(str(error).split())[:200]
-            message = f"could not load {self.describe()} ({type(error).__name__}: {reason}): {_LOCAL_HINT}"
-            raise T2TUserError(message) from error
-
     def samples(self, source_lang: str, target_lang: str, data_dir: Path) -> Iterator[TextPair]:
-        dataset = self.load(data_dir)
-        for batch in dataset.iter(batch_size=_HF_BATCH):
-            for pair in batch["translation"]:
-                if source_lang not in pair or target_lang not in pair:
-                    raise T2TUserError(
-                        f"{self.describe()} has languages {sorted(pair)}, not {source_lang} and {target_lang}:"
-                        " the dataset changed on the Hub; read local files with problem.data_files=..."
-                    )
-                yield {"inputs": pair[source_lang], "targets": pair[target_lang]}
-
-
-def hub_errors() -> tuple[type[BaseException], ...]:
-    """What `datasets.load_dataset` raises when the Hub cannot be reached or no longer serves a dataset: the
-    builtin ConnectionError (its "Couldn't reach ... on the Hub") and TimeoutError, the Hub client's HTTP errors
-    (`huggingface_hub` over httpx2; requests and aiohttp where fsspec reads through them), and a dataset missing on
-    the Hub (`DatasetNotFoundError`)."""
-    import datasets.exceptions
-    import huggingface_hub.errors
-
-    errors: list[type[BaseException]] = [
-        ConnectionError, TimeoutError, urllib.error.URLError,
-        huggingface_hub.errors.HfHubHTTPError, huggingface_hub.errors.LocalEntryNotFoundError,
-        datasets.exceptions.DatasetNotFoundError,
-    ]
-    for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException"),
-                         ("aiohttp", "ClientError")):
-        try:
-            errors.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):  # an optional HTTP client that is not installed
-            continue
-    return tuple(errors)
+        for row in self.rows(data_dir, _LOCAL_HINT, ("translation",)):
+            pair = row["translation"]
+            if source_lang not in pair or target_lang not in pair:
+                raise T2TUserError(
+                    f"{self.describe()} has languages {sorted(pair)}, not {source_lang} and {target_lang}:"
+                    " the dataset changed on the Hub; read local files with problem.data_files=..."
+                )
+            yield {"inputs": pair[source_lang], "targets": pair[target_lang]}
 
 
 @dataclass(frozen=True)
@@ -182,14 +136,10 @@ def extract_members(archive: Path, members: tuple[str, ...], folder: Path) -> li
 
 def hf_splits(path: str, name: str | None, data_files: str | None = None) -> dict[str, HFSplit]:
     """T2T's splits from a dataset with train/validation/test splits."""
-    mapping = {"train": "train", "dev": "validation", "test": "test"}
-    return {
-        ours: HFSplit(path, name, theirs, data_files.format(split=theirs) if data_files else None)
-        for ours, theirs in mapping.items()
-    }
+    return {ours: HFSplit(**vars(source)) for ours, source in hf_sources(path, name, data_files).items()}
 
 
-class TranslateProblem(Text2TextProblem):
+class TranslateProblem(HubProblem, Text2TextProblem):
     """Base of translation problems: `sources` maps each split to where its sentence pairs come from."""
 
     splits = ("train", "dev", "test")
@@ -197,14 +147,6 @@ class TranslateProblem(Text2TextProblem):
     source_lang: ClassVar[str] = "en"
     target_lang: ClassVar[str] = "de"
     sources: ClassVar[dict[str, Source]] = {}
-
-    def source_identity(self, split: str) -> Any:
-        return self.sources[split].describe()  # a download is named by its source
-
-    def describe_split(self, split: str, data_dir: Path) -> str:
-        if self.data_files is not None:
-            return super().describe_split(split, data_dir)
-        return f"the {split} split of {self.name}, read from {self.sources[split].describe()},"
 
     def generate_samples(self, split: str, data_dir: Path) -> Iterator[TextPair]:
         source = self.sources[split]
