@@ -251,7 +251,7 @@ def test_enwik8_splits_the_download_into_byte_blocks(tmp_path: Path, monkeypatch
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("enwik8", data)
     downloads = []
-    monkeypatch.setattr(lm_sources, "download", lambda url, folder: downloads.append(url) or archive)
+    monkeypatch.setattr(lm_sources, "download", lambda url, folder, hint: downloads.append(url) or archive)
     monkeypatch.setattr(lm_sources, "ENWIK8_HELD_OUT", 500)
     problem = t2t_torch.problem("enwik8_l1k", packed_length=64)
     problem.generate_data(tmp_path / "data")

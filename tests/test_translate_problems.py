@@ -16,7 +16,7 @@ import pytest
 import t2t_torch
 from t2t_torch import registry
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems import translate
+from t2t_torch.problems import downloads, translate
 from t2t_torch.problems.text_problems import Text2TextProblem
 from t2t_torch.problems.translate import ArchiveFiles, TranslateEnfrWmtSmall8k
 from text_fixtures import SMALL_VOCAB, make_bible, offline_config
@@ -165,7 +165,7 @@ def test_archive_source_downloads_once_and_reads_the_members(tmp_path: Path, mon
     with pytest.raises(T2TUserError, match="has no file missing.en"):
         next(iter(broken.samples("en", "fr", tmp_path / "data")))
     with pytest.raises(T2TUserError, match="could not download"):
-        translate.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "dl")
+        downloads.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "dl", "read local files")
 
 
 # translate_ende_bible -----------------------------------------------------------------------------------------

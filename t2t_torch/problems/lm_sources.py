@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch.hub
-
 from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.downloads import DOWNLOADS, download
 from t2t_torch.problems.hf_source import HFSource, HubProblem, hf_sources
 from t2t_torch.problems.lm import Text2SelfProblem, split_paths
 from t2t_torch.problems.text_files import check_readable
-from t2t_torch.problems.translate import DOWNLOADS
 from t2t_torch.registry import register_problem
 from t2t_torch.spec import NUM_RESERVED_IDS
 
@@ -138,19 +135,6 @@ ENWIK8_URL = "http://mattmahoney.net/dc/enwik8.zip"
 ENWIK8_HELD_OUT = 5_000_000  # bytes of dev and of test (T2T's num_test_chars)
 
 
-def download(url: str, folder: Path) -> Path:
-    """`folder/<file name of url>`, downloaded once (torch.hub writes a temporary file and renames it)."""
-    target = folder / url.rsplit("/", 1)[-1]
-    if target.is_file():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(url, str(target), progress=True)
-    except (urllib.error.URLError, OSError) as error:
-        raise T2TUserError(f"could not download {url} ({error}): {_LOCAL_HINT}") from error
-    return target
-
-
 def extract_member(archive: Path, member: str, target: Path) -> Path:
     """`member` of a zip archive extracted to `target` (once, atomically)."""
     if target.is_file():
@@ -213,7 +197,7 @@ class Enwik8L1k(Text2SelfProblem):
         if self.data_files is not None:
             return [ByteRange(path) for path in split_paths(self.data_files[split], split)]
         folder = data_dir / DOWNLOADS
-        path = extract_member(download(ENWIK8_URL, folder), "enwik8", folder / "enwik8")
+        path = extract_member(download(ENWIK8_URL, folder, _LOCAL_HINT), "enwik8", folder / "enwik8")
         size = path.stat().st_size
         bounds = {"train": (0, size - 2 * ENWIK8_HELD_OUT), "dev": (size - 2 * ENWIK8_HELD_OUT, size - ENWIK8_HELD_OUT),
                   "test": (size - ENWIK8_HELD_OUT, size)}

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.bbc_news import BbcNewsFolder, read_article_text
@@ -158,13 +158,8 @@ class Text2ClassFiles(Text2ClassProblem):
     text<TAB>label; the labels are the sorted training labels unless problem.labels=[...] lists them in id order."""
 
     requires_download = True  # needs the user's files
+    splits_from_files = True
     approx_vocab_size = 2**13
-
-    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
-        files = config.get("data_files")
-        if isinstance(files, Mapping):  # the splits are the ones the user gives: train, dev and optionally test
-            self.splits = tuple(split for split in ("train", "dev", "test") if split in files) or ("train", "dev")
-        super().__init__(was_reversed=was_reversed, **config)
 
     def check_data_files(self) -> None:
         if not isinstance(self.data_files, Mapping) or not {"train", "dev"} <= set(self.data_files):

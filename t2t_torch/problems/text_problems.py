@@ -73,11 +73,15 @@ class Text2TextProblem(TokenSequenceProblem):
     max_examples: ClassVar[int | None] = None
     data_files: ClassVar[Any] = None
     text_features: ClassVar[tuple[str, ...]] = ("inputs", "targets")  # the features that are encoded text
+    splits_from_files: ClassVar[bool] = False  # True: the splits are the ones `data_files` names (user corpora)
     config_keys = (
         "data_files", "vocab_type", "approx_vocab_size", "max_vocab_lines", "token_vocab_file", "max_examples",
     )
 
     def __init__(self, was_reversed: bool = False, **config: Any) -> None:
+        files = config.get("data_files")
+        if self.splits_from_files and isinstance(files, Mapping):  # the splits the user gives: train, dev, [test]
+            self.splits = tuple(split for split in ("train", "dev", "test") if split in files) or ("train", "dev")
         super().__init__(was_reversed=was_reversed, **config)
         if self.vocab_type not in VOCAB_TYPES:
             raise T2TUserError(
@@ -347,13 +351,8 @@ class Text2TextFiles(Text2TextProblem):
     """Your own parallel corpus: problem.data_files={train: [src, tgt], dev: dev.tsv} (T2T's text2text_tmpdir)."""
 
     requires_download = True  # needs the user's files
+    splits_from_files = True
     approx_vocab_size = 2**13
-
-    def __init__(self, was_reversed: bool = False, **config: Any) -> None:
-        files = config.get("data_files")
-        if isinstance(files, Mapping):  # the splits are the ones the user gives: train, dev and optionally test
-            self.splits = tuple(split for split in ("train", "dev", "test") if split in files) or ("train", "dev")
-        super().__init__(was_reversed=was_reversed, **config)
 
     def check_data_files(self) -> None:
         if isinstance(self.data_files, Mapping) and not {"train", "dev"} <= set(self.data_files):

@@ -30,15 +30,13 @@ from __future__ import annotations
 import logging
 import os
 import tarfile
-import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import torch.hub
-
 from t2t_torch.errors import T2TUserError
+from t2t_torch.problems.downloads import DOWNLOADS, download
 from t2t_torch.problems.hf_source import HFSource, HubProblem, hf_sources
 from t2t_torch.problems.text_files import ParallelFiles, TextPair, read_parallel
 from t2t_torch.problems.text_problems import Text2TextProblem
@@ -46,7 +44,6 @@ from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)
 
-DOWNLOADS = "downloads"  # under data_dir: archives fetched from the original URLs, and their extracted files
 _LOCAL_HINT = "check the connection, or read local files: problem.data_files={train: [src, tgt], dev: ..., test: ...}"
 
 
@@ -78,27 +75,13 @@ class ArchiveFiles:
 
     def samples(self, source_lang: str, target_lang: str, data_dir: Path) -> Iterator[TextPair]:
         folder = data_dir / DOWNLOADS
-        archive = download(self.url, folder)
+        archive = download(self.url, folder, _LOCAL_HINT)
         source, target = extract_members(archive, (self.source_member, self.target_member),
                                          folder / archive.name.split(".")[0])
         yield from read_parallel(ParallelFiles(source, target))
 
 
 Source = HFSplit | ArchiveFiles
-
-
-def download(url: str, folder: Path) -> Path:
-    """`folder/<file name of url>`, downloaded once (torch.hub writes a temporary file and renames it when complete,
-    with a progress bar)."""
-    target = folder / url.rsplit("/", 1)[-1]
-    if target.is_file():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(url, str(target), progress=True)
-    except (urllib.error.URLError, OSError) as error:
-        raise T2TUserError(f"could not download {url} ({error}): {_LOCAL_HINT}") from error
-    return target
 
 
 def extract_members(archive: Path, members: tuple[str, ...], folder: Path) -> list[Path]:
