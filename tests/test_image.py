@@ -226,8 +226,10 @@ def test_augmentation_is_deterministic_and_train_only(tmp_path):
 
 def test_train_image_digits_basic_fc(tmp_path):
     cfg = compose(["problem=image_digits", "model=basic_fc_relu", "hparams=basic_fc_small", *QUIET_TRAINER,
-                   "trainer.max_steps=6", "trainer.val_check_interval=3"], tmp_path)
+                   "trainer.max_steps=6", "trainer.val_check_interval=3", "trainer.log_every_n_steps=1"], tmp_path)
     metrics = train(cfg)
     assert 0.0 <= metrics["eval/accuracy"] <= metrics["eval/accuracy_top5"] <= 1.0
     assert math.isfinite(metrics["eval/loss"])
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    header = (tmp_path / "run" / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "train/examples" in header and "train/tokens" not in header  # an image batch counts images, not tokens

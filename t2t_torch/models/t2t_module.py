@@ -113,7 +113,8 @@ class T2TModule(L.LightningModule):
         out = self.model(batch)
         batch_size = batch["targets"].size(0)
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=batch_size)
-        self.log("train/tokens", out["num_tokens"], reduce_fx="sum", batch_size=batch_size)
+        counted = "tokens" if self.spec.targets.is_variable_length else "examples"  # what the loss is averaged over
+        self.log(f"train/{counted}", out["num_tokens"], reduce_fx="sum", batch_size=batch_size)
         return out["loss"]
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
