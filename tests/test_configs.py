@@ -179,10 +179,11 @@ def test_recipes_awaiting_their_problem_or_model_are_documented(name):
 @pytest.mark.parametrize("name", GROUPS["hparams"])
 def test_hparams_sets_instantiate(name, tmp_path):
     cfg = compose([f"hparams={name}", *companions("hparams", name)], tmp_path)
-    model = dataclass_from_mapping(registry.model_class(cfg.model.name).config_class, cfg.hparams.model, "model")
+    body = registry.model_class(cfg.model.name)
+    model = dataclass_from_mapping(body.config_class, cfg.hparams.model, "model")
     optim = OptimConfig.from_mapping(cfg.hparams.optim)
     dataclass_from_mapping(BatchingConfig, cfg.hparams.batching, "batching")
-    assert build_lr_lambda(optim, model.hidden_size, train_steps=1000)(10) > 0
+    assert build_lr_lambda(optim, body.output_width(model), train_steps=1000)(10) > 0
 
 
 def test_t2t_values_of_named_sets(tmp_path):

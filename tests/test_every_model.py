@@ -22,7 +22,6 @@ from t2t_torch.run.train import train
 from t2t_torch.spec import FeatureSpec, ProblemSpec, class_label_feature, symbol_feature
 from text_fixtures import offline_config
 
-SHRINK = {"hidden_size": 16, "filter_size": 32, "num_heads": 2}
 # A small feature of each modality, for specs built from a problem's modalities alone.
 FEATURES = {"symbol": symbol_feature(20), "class_label": class_label_feature(5),
             "image": FeatureSpec("image", 256, (8, 8, 1), "uint8", 0, False),
@@ -74,8 +73,7 @@ def test_forward_backward_or_refused(model_name, hparams_set, signature, tmp_pat
         return
     cfg = compose([f"problem={offline_problem(model_name)[0]}", f"model={model_name}", f"hparams={hparams_set}"],
                   tmp_path)
-    model_hparams = OmegaConf.to_container(cfg.hparams.model)
-    model_hparams.update({k: v for k, v in SHRINK.items() if k in model_hparams})
+    model_hparams = body.shrink(OmegaConf.to_container(cfg.hparams.model))
     spec = spec_of(signature)
     net = t2t_torch.model(model_name)(model_hparams, spec, OmegaConf.to_container(cfg.hparams.get("modality") or {}))
     batch = random_batch(spec)
@@ -119,6 +117,12 @@ def compose_with_problem(model_name, overrides, tmp_path):
     return cfg
 
 
+def shrink_model(cfg, model_name):
+    """`cfg.hparams.model` at the body's toy dims (`Body.shrink`)."""
+    tiny = registry.model_class(model_name).shrink(OmegaConf.to_container(cfg.hparams.model))
+    OmegaConf.update(cfg, "hparams.model", tiny, merge=False)
+
+
 class StepRecorder(L.Callback):
     """What each optimizer step of the real run returned: (global_step after it, loss)."""
 
@@ -139,9 +143,9 @@ def test_fast_dev_run(model_name, tmp_path, monkeypatch):
     recorder = StepRecorder()
     original = t2t_torch.run.train.bleu_eval_callbacks  # the hook train() uses for its extra callbacks
     monkeypatch.setattr(t2t_torch.run.train, "bleu_eval_callbacks", lambda cfg: [*original(cfg), recorder])
-    shrink = [f"hparams.model.{k}={v}" for k, v in SHRINK.items() if k == "hidden_size"]
     cfg = compose_with_problem(model_name, [*QUIET_TRAINER, f"model={model_name}",
-                               f"hparams={fitting_sets(model_name)[0]}", *shrink, "trainer.fast_dev_run=2"], tmp_path)
+                               f"hparams={fitting_sets(model_name)[0]}", "trainer.fast_dev_run=2"], tmp_path)
+    shrink_model(cfg, model_name)
     metrics = train(cfg)
     assert [step for step, _ in recorder.steps] == [1, 2] and recorder.final_step == 2  # two real optimizer steps
     assert all(math.isfinite(loss) and loss > 0 for _, loss in recorder.steps), recorder.steps
@@ -156,10 +160,7 @@ def test_debug_fast_runs_with_every_hparams_set(hparams_set, tmp_path):
     cfg = compose_with_problem(model_name, ["debug=fast", f"model={model_name}", f"hparams={hparams_set}",
                                             "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"],
                                tmp_path)
-    model = OmegaConf.to_container(cfg.hparams.model)
-    for key, value in SHRINK.items():
-        if key in model:
-            OmegaConf.update(cfg, f"hparams.model.{key}", value)
+    shrink_model(cfg, model_name)
     OmegaConf.update(cfg, "hparams.batching.batch_size", 64)
     metrics = train(cfg)
     assert math.isnan(metrics["padding_fraction"]) or 0.0 <= metrics["padding_fraction"] < 1.0

@@ -43,10 +43,23 @@ class Body(nn.Module):
         self.family = family
         self.input_shape = tuple(input_shape)
 
+    @classmethod
+    def output_width(cls, config: Any) -> int:
+        """The width of what the body writes, per position (the targets' top is built for it): `hidden_size` for
+        sequence bodies; a CNN overrides it with its last stage's channels."""
+        return int(config.hidden_size)
+
     @property
     def hidden_size(self) -> int:
-        """The width of what the body reads and writes (the LR schedule's rsqrt_hidden_size reads it)."""
-        return int(self.config.hidden_size)
+        """The width of what the body writes (the LR schedule's rsqrt_hidden_size reads it)."""
+        return self.output_width(self.config)
+
+    @classmethod
+    def shrink(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` (an hparams.model mapping) at toy width and depth, same architecture: what the registry-generated
+        tests build every hparams set at. Default: the Transformer-style width keys that are present."""
+        tiny = {"hidden_size": 16, "filter_size": 32, "num_heads": 2}
+        return {**values, **{key: value for key, value in tiny.items() if key in values}}
 
 
 def _allows(family: str, body_input: str, inputs: str | None, targets: str) -> bool:

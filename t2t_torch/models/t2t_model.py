@@ -42,7 +42,7 @@ class T2TModel(nn.Module):
         modality_hparams = dict(modality_hparams or {})
         names = feature_modalities(spec, modality_hparams)
         self.family = family_for(body_class, names, model_name, problem_name)
-        hidden = int(body_config.hidden_size)
+        hidden = body_class.output_width(body_config)
 
         def build(feature: str) -> Modality:
             name = names[feature]

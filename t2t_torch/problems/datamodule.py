@@ -71,8 +71,8 @@ class ProblemDataModule(L.LightningDataModule):
         workers = self.batching.num_workers
         generator = torch.Generator().manual_seed(self.seed * 1000 + self.problem.splits.index(split))
         dataset = self.datasets[split]
-        if split == "train" and self.problem.augments:  # preprocess_example draws from (seed, epoch, example)
-            sampler.tag_epoch = True
+        if self.problem.augments:  # every split, as T2T's (mode-aware) preprocess_example; draws from (seed, epoch,
+            sampler.tag_epoch = True  # example)
             dataset = PreprocessedDataset(dataset, self.problem, split, self.seed)
         return DataLoader(
             dataset,
@@ -80,8 +80,18 @@ class ProblemDataModule(L.LightningDataModule):
             collate_fn=partial(collate_batch, spec=self.spec),
             num_workers=workers,
             persistent_workers=workers > 0,
+            pin_memory=self._on_cuda(),
             generator=generator,
         )
+
+    def _on_cuda(self) -> bool:
+        """Whether batches go to a CUDA device (then the loader pins them, so the copy overlaps compute)."""
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """The problem's batched work on the training device (`Problem.finish_batch`), after the copy."""
+        return self.problem.finish_batch(batch) if isinstance(batch, dict) else batch
 
     def train_dataloader(self) -> DataLoader:
         replicas, rank = self._replicas()
@@ -149,9 +159,14 @@ def resume_position(batches_done: int, saved_replicas: int, replicas: int) -> in
 
 
 def collate_batch(examples: list[dict[str, Any]], spec: ProblemSpec) -> dict[str, torch.Tensor]:
-    """One batch tensor per feature, as each feature's modality collates it (padded sequences, stacked images)."""
-    return {name: modality_class(feature.modality).collate([e[name] for e in examples], feature)
-            for name, feature in spec.features.items() if name in examples[0]}
+    """One batch tensor per feature, as each feature's modality collates it (padded sequences, stacked images);
+    a key that is not a feature (work `preprocess_example` leaves for `Problem.finish_batch` on the device, e.g. an
+    image's crop offsets) is stacked as it is."""
+    batch = {name: modality_class(feature.modality).collate([e[name] for e in examples], feature)
+             for name, feature in spec.features.items() if name in examples[0]}
+    for key in examples[0].keys() - spec.features.keys():
+        batch[key] = torch.as_tensor(np.stack([e[key] for e in examples]))
+    return batch
 
 
 class PreprocessedDataset(torch.utils.data.Dataset):

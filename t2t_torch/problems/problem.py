@@ -108,6 +108,12 @@ class Problem:
         Generator seeded from (seed, epoch, example), so a resumed run draws the same. Default: unchanged."""
         return example
 
+    def finish_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Batched work on the training device, after the batch is copied there: it consumes the keys that are not
+        features (`preprocess_example` may leave, say, random crop offsets that are cheaper to apply to a whole batch
+        on a GPU than image by image in the loader). Default: the batch as it is."""
+        return batch
+
     @property
     def augments(self) -> bool:
         """Whether `preprocess_example` is overridden (then the data loader passes it the epoch)."""
