@@ -13,8 +13,10 @@ from functools import partial
 
 # Built-ins: every module that registers something is imported here, explicitly.
 from t2t_torch.models import basic_fc_relu as _basic_fc_relu  # noqa: F401
+from t2t_torch.models import resnet as _resnet  # noqa: F401
 from t2t_torch.models import transformer as _transformer  # noqa: F401
 from t2t_torch.models import transformer_encoder as _transformer_encoder  # noqa: F401
+from t2t_torch.models import xception as _xception  # noqa: F401
 from t2t_torch.models.t2t_model import T2TModel, build_model
 from t2t_torch.problems import algorithmic as _algorithmic  # noqa: F401
 from t2t_torch.problems import image as _image  # noqa: F401
