@@ -14,6 +14,8 @@ from functools import partial
 # Built-ins: every module that registers something is imported here, explicitly.
 from t2t_torch.models import basic_fc_relu as _basic_fc_relu  # noqa: F401
 from t2t_torch.models import resnet as _resnet  # noqa: F401
+from t2t_torch.models import revnet as _revnet  # noqa: F401
+from t2t_torch.models import shake_shake as _shake_shake  # noqa: F401
 from t2t_torch.models import transformer as _transformer  # noqa: F401
 from t2t_torch.models import transformer_encoder as _transformer_encoder  # noqa: F401
 from t2t_torch.models import xception as _xception  # noqa: F401
