@@ -25,4 +25,10 @@ def dataclass_from_mapping(cls: type[D], values: Mapping[str, Any] | None, secti
                 f"unknown hparam '{section}.{key}'.{did_you_mean(key, names)}"
                 f" Known {section} hparams: {', '.join(names)}"
             )
-    return cls(**values)
+    try:
+        return cls(**values)
+    except T2TUserError:
+        raise
+    except (TypeError, ValueError) as error:  # a config's own check (`__post_init__`) or a wrong value type
+        message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise T2TUserError(f"hparams.{section}: {message}") from None

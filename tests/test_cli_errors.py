@@ -182,3 +182,11 @@ def test_settings_that_used_to_fail_late_with_a_traceback_are_one_line_before_an
     assert "weights_only" not in result[2]  # never torch's advice to load a file unsafely
     assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()  # nothing prepared or made
     assert (tmp_path / "a_file").read_text() == "not a checkpoint"
+
+
+def test_a_model_config_check_is_one_line_before_any_work(run_cli, tmp_path):
+    """A body's own check (`__post_init__` raising ValueError) reaches the user as one line, exit 2."""
+    result = run_cli([f"data_dir={tmp_path}/data", "problem=image_digits", "model=shake_shake",
+                      "hparams=shakeshake_small", "hparams.model.num_hidden_layers=7"])
+    assert_one_line_error(result, "hparams.model: model.num_hidden_layers must be 6n + 2", "got 7")
+    assert not (tmp_path / "data").exists()
