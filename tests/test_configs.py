@@ -166,14 +166,16 @@ def test_every_option_composes(group, name, tmp_path):
     assert not wrong, f"composed vs expected: {wrong}"
 
 
-@pytest.mark.parametrize("name", sorted(NOT_COMPOSABLE))
-def test_recipes_awaiting_their_problem_or_model_are_documented(name):
+@pytest.mark.parametrize("name", sorted(n for n, r in RECIPES.items() if r.expected and r.expected.scale == "full"))
+def test_full_scale_recipes_are_documented_until_reproduced(name):
+    """A full-scale recipe carries T2T's published numbers and the hardware they need; until a run here records
+    its number it is listed as not yet reproduced and skipped (its problem, model and hparams set all exist)."""
     recipe = RECIPES[name]
     expected = recipe.expected
-    assert expected is not None and not expected.runnable and expected.status == "not yet reproduced here"
-    assert expected.scale == "full" and expected.metric and expected.hardware and expected.published
-    assert {"problem", "model", "hparams", "trainer"} <= set(recipe.requires)
-    assert "not registered yet" in recipe.skip_reason()
+    assert expected.metric and expected.hardware and expected.published
+    assert {"problem", "model", "hparams", "trainer"} <= set(recipe.requires) and name not in NOT_COMPOSABLE
+    if not expected.runnable:
+        assert expected.status == "not yet reproduced here" and recipe.skip_reason().startswith(expected.status)
 
 
 @pytest.mark.parametrize("name", GROUPS["hparams"])
