@@ -39,7 +39,7 @@ from filelock import FileLock
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.file_identity import HASH_MEMO, content_sha256
-from t2t_torch.problems.image import AUGMENT_KEYS, Image2ClassProblem
+from t2t_torch.problems.image import AUGMENT_KEYS, Image2ClassProblem, data_files_root
 from t2t_torch.problems.problem import check_data_dir
 from t2t_torch.registry import register_problem
 
@@ -142,15 +142,7 @@ class CifarProblem(Image2ClassProblem):
         self.local_root()  # a malformed setting fails now, before any work
 
     def local_root(self) -> Path | None:
-        files = self.data_files
-        if files is None:
-            return None
-        if isinstance(files, Mapping) and set(files) == {"root"}:
-            files = files["root"]
-        if not isinstance(files, (str, Path)):
-            raise T2TUserError(f"problem.data_files of {self.name} must be {{root: <folder holding"
-                               f" {self.release.folder}/ or {self.release.archive}>}}, got {files!r}")
-        return Path(files).expanduser()
+        return data_files_root(self, f"folder holding {self.release.folder}/ or {self.release.archive}")
 
     def cache_dir(self, data_dir: str | Path) -> Path:
         return Path(data_dir) / self.release.cache_name  # shared with the `_plain` twin (and CIFAR-100 / -20)

@@ -37,7 +37,7 @@ def content_sha256(path: str | Path, memo_file: Path) -> str:
     path = Path(path).expanduser().resolve()
     stat = path.stat()
     key = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
-    memo = _read_memo(memo_file)
+    memo = read_memo(memo_file)
     entry = memo.get(str(path))
     if isinstance(entry, dict) and entry.get("stat") == key and isinstance(entry.get("sha256"), str):
         return entry["sha256"]
@@ -45,13 +45,13 @@ def content_sha256(path: str | Path, memo_file: Path) -> str:
     digest = file_sha256(path)
     changed = max(stat.st_mtime_ns, stat.st_ctime_ns)
     if path.stat().st_ctime_ns == stat.st_ctime_ns and started - changed > RACY_WINDOW_NS:  # unchanged meanwhile
-        memo = _read_memo(memo_file)  # another process may have added entries meanwhile
+        memo = read_memo(memo_file)  # another process may have added entries meanwhile
         memo[str(path)] = {"stat": key, "sha256": digest}
-        _write_memo(memo_file, memo)
+        write_memo(memo_file, memo)
     return digest
 
 
-def _read_memo(memo_file: Path) -> dict:
+def read_memo(memo_file: Path) -> dict:
     try:
         memo = json.loads(memo_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # missing or damaged: it only saves time, so start afresh
@@ -59,7 +59,7 @@ def _read_memo(memo_file: Path) -> dict:
     return memo if isinstance(memo, dict) else {}
 
 
-def _write_memo(memo_file: Path, memo: dict) -> None:
+def write_memo(memo_file: Path, memo: dict) -> None:
     """Atomic replace; a lost race with another writer only costs that writer's entries a rehash later."""
     tmp = memo_file.with_name(f".{memo_file.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:

@@ -89,6 +89,19 @@ def read_idx(path: str | Path, ndim: int, fix: str = "replace it with the origin
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
+def data_files_root(problem: Any, what: str) -> Path | None:
+    """The path of `problem.data_files` given as `{root: <path>}` (or the bare path); None when it is unset (the
+    problem downloads); a one-line error describing `what` the root must be otherwise."""
+    files = problem.data_files
+    if files is None:
+        return None
+    if isinstance(files, Mapping) and set(files) == {"root"}:
+        files = files["root"]
+    if not isinstance(files, (str, Path)):
+        raise T2TUserError(f"problem.data_files of {problem.name} must be {{root: <{what}>}}, got {files!r}")
+    return Path(files).expanduser()
+
+
 class Image2ClassProblem(CachedProblem):
     """Base of image -> class problems: a subclass sets `image_shape` and `class_labels` and writes
     `generate_arrays` (a split in memory) or `generate_images` (a generator of pairs)."""
@@ -207,15 +220,7 @@ class MnistProblem(Image2ClassProblem):
 
     def local_root(self) -> Path | None:
         """The folder of `data_files`, or None when the problem downloads."""
-        files = self.data_files
-        if files is None:
-            return None
-        if isinstance(files, Mapping) and set(files) == {"root"}:
-            files = files["root"]
-        if not isinstance(files, (str, Path)):
-            raise T2TUserError(f"problem.data_files of {self.name} must be {{root: <folder with"
-                               f" {MNIST_FILES['train'][0]}.gz, ...>}}, got {files!r}")
-        return Path(files).expanduser()
+        return data_files_root(self, f"folder with {MNIST_FILES['train'][0]}.gz, ...")
 
     def download_root(self, data_dir: Path) -> Path:
         """torchvision's `root`: it downloads into `<root>/<class>/raw/`."""

@@ -21,13 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.file_identity import RACY_WINDOW_NS, file_sha256
+from t2t_torch.problems.file_identity import RACY_WINDOW_NS, file_sha256, read_memo, write_memo
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -113,7 +112,7 @@ def cover_crop(image: Image.Image, height: int, width: int) -> Image.Image:
 
 def folder_digest(root: Path, entries: list[tuple[str, int]], memo_file: Path) -> str:
     """sha256 of the (relative path, class id, sha256 of the file's bytes) of every entry under `root`."""
-    memo = _read_memo(memo_file)
+    memo = read_memo(memo_file)
     started = time.time_ns()
     digest = hashlib.sha256()
     changed_memo = False
@@ -132,23 +131,5 @@ def folder_digest(root: Path, entries: list[tuple[str, int]], memo_file: Path) -
                 changed_memo = True
         digest.update(json.dumps([relative, label, sha]).encode())
     if changed_memo:
-        _write_memo(memo_file, {**_read_memo(memo_file), **memo})
+        write_memo(memo_file, {**read_memo(memo_file), **memo})
     return digest.hexdigest()
-
-
-def _read_memo(memo_file: Path) -> dict:
-    try:
-        memo = json.loads(memo_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # missing or damaged: it only saves time
-        return {}
-    return memo if isinstance(memo, dict) else {}
-
-
-def _write_memo(memo_file: Path, memo: dict) -> None:
-    tmp = memo_file.with_name(f".{memo_file.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        memo_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(memo, indent=0, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, memo_file)
-    except OSError:  # a read-only cache folder: hashes are simply not remembered
-        tmp.unlink(missing_ok=True)
