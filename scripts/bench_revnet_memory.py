@@ -29,6 +29,7 @@ import sys
 import torch
 from omegaconf import OmegaConf
 
+from t2t_torch.models.reversible import saved_activation_bytes
 from t2t_torch.models.revnet import Revnet, RevnetConfig
 from t2t_torch.run.config_check import compose_config
 from t2t_torch.run.config_store import register_configs
@@ -64,20 +65,7 @@ def build(config: RevnetConfig, batch: int) -> tuple[Revnet, torch.Tensor]:
 
 def saved_bytes(config: RevnetConfig, batch: int) -> int:
     """Bytes of the distinct non-parameter storages autograd saves during one training forward."""
-    model, images = build(config, batch)
-    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        out = model(images)
-    del out
-    return sum(storages.values())
+    return saved_activation_bytes(*build(config, batch))
 
 
 def current_rss() -> int:

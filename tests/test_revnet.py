@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from helpers import compose
 from t2t_torch.errors import T2TUserError
-from t2t_torch.models.reversible import ReversibleBlock, ReversibleSequence
+from t2t_torch.models.reversible import ReversibleBlock, ReversibleSequence, saved_activation_bytes
 from t2t_torch.models.revnet import Revnet, RevnetConfig
 
 TOLERANCE = 1e-8  # max |reversible - baseline| over max |baseline|, per tensor (float64 rounding is ~1e-14)
@@ -98,23 +98,6 @@ def test_inverse_rebuilds_the_inputs(bottleneck):
     assert not torch.equal(y1, x1)
     for name, buffer in blocks.named_buffers():  # rebuilding does not count the batch again
         assert torch.equal(buffer, before[name]), name
-
-
-def saved_activation_bytes(model: Revnet, images: torch.Tensor) -> int:
-    """Bytes of the distinct storages autograd keeps for backward after one forward (parameters left out)."""
-    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        out = model(images)
-    del out
-    return sum(storages.values())
 
 
 def test_reversible_activations_do_not_grow_with_depth():

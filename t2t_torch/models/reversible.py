@@ -140,3 +140,20 @@ def _block_backward(block: ReversibleBlock, y1: torch.Tensor, y2: torch.Tensor, 
         if grad is not None:
             grads[parameter] = grads[parameter] + grad if parameter in grads else grad
     return x1, x2.detach(), grad_y1, grad_y2 + grad_from_f
+
+
+def saved_activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd keeps for backward after one forward (parameters left out)."""
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = model(images)
+    del out
+    return sum(storages.values())
