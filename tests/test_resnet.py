@@ -4,12 +4,13 @@ their init -- and channels_last memory changes no number."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from omegaconf import OmegaConf
 
 import t2t_torch
 from helpers import compose
-from t2t_torch.models.resnet import BottleneckBlock, ResidualBlock, Resnet, ResnetConfig, max_pool_same
+from t2t_torch.models.resnet import BottleneckBlock, ResidualBlock, Resnet, ResnetConfig, max_pool_same, pad_same
 from t2t_torch.optim import OptimConfig, build_lr_lambda
 from t2t_torch.spec import FeatureSpec, ProblemSpec, class_label_feature
 
@@ -125,6 +126,17 @@ def test_max_pool_pads_like_tf_same():
     assert max_pool_same(even).flatten().tolist() == [-90, -89, -86, -85]
     odd = torch.arange(25.0).view(1, 1, 5, 5)
     assert max_pool_same(odd).flatten().tolist() == [6, 8, 9, 16, 18, 19, 21, 23, 24]
+
+
+def test_max_pool_without_a_padded_copy_equals_explicit_same_padding():
+    """The copy-free max-pool (symmetric padding + ceil_mode) takes the very windows of TF's SAME padding."""
+    gen = torch.Generator().manual_seed(0)
+    for height in range(1, 20):
+        for width in (1, 2, 7, 8, 17):
+            for kernel, stride in ((3, 2), (3, 1), (2, 2), (5, 2), (3, 3), (1, 2)):
+                x = torch.randn(2, 3, height, width, generator=gen)
+                padded = F.max_pool2d(pad_same(x, kernel, stride, float("-inf")), kernel, stride)
+                assert torch.equal(max_pool_same(x, kernel, stride), padded), (height, width, kernel, stride)
 
 
 @pytest.mark.parametrize(("block_fn", "is_cifar", "channels"), [("residual", True, 1), ("bottleneck", False, 3)])

@@ -50,8 +50,15 @@ def pad_same(x: torch.Tensor, kernel_size: int | tuple[int, int], stride: int, v
 
 
 def max_pool_same(x: torch.Tensor, kernel_size: int = 3, stride: int = 2) -> torch.Tensor:
-    """TF's max-pool with "SAME" padding (padded positions never win)."""
-    return F.max_pool2d(pad_same(x, kernel_size, stride, float("-inf")), kernel_size, stride)
+    """TF's max-pool with "SAME" padding (padded positions never win), without copying x into a padded tensor:
+    a side whose SAME padding is even is padded symmetrically, an odd one (p before, p + 1 after) gets p and torch's
+    ceil_mode adds the last window, which TF's extra padding would have made (for an even amount the output sizes
+    of floor and ceil mode coincide, so one ceil_mode serves both sides)."""
+    totals = [(math.ceil(size / stride) - 1) * stride + kernel_size - size for size in x.shape[-2:]]
+    if kernel_size < stride or min(totals) < 0:  # windows that skip pixels: pad explicitly
+        return F.max_pool2d(pad_same(x, kernel_size, stride, float("-inf")), kernel_size, stride)
+    return F.max_pool2d(x, kernel_size, stride, padding=tuple(t // 2 for t in totals),
+                        ceil_mode=any(t % 2 for t in totals))
 
 
 def conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
