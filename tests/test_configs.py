@@ -87,6 +87,15 @@ def _option(group: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
     return values, choices
 
 
+def _overlay(values: dict[str, Any], layer: dict[str, Any]) -> None:
+    """`layer`'s leaves over `values`: a mapping set where an earlier layer had a leaf (`problem.data_files: null`
+    under `problem.data_files.root`) replaces that leaf, as OmegaConf's merge does."""
+    for path in layer:
+        for parent in [k for k in values if path.startswith(f"{k}.")]:
+            del values[parent]
+    values.update(layer)
+
+
 def expected_values(overrides: list[str]) -> dict[str, Any]:
     primary = OmegaConf.load(PACKAGE_CONF_DIR / "train.yaml")
     order: list[str] = []
@@ -107,9 +116,9 @@ def expected_values(overrides: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for group in order:
         if group == "_self_":
-            values.update(_leaves(primary, ""))
+            _overlay(values, _leaves(primary, ""))
         elif choices[group] is not None:
-            values.update(_option(group, choices[group])[0])
+            _overlay(values, _option(group, choices[group])[0])
     values.update({k: yaml.safe_load(v) for k, v in picked.items() if k not in choices})  # key=value overrides
     return values
 
