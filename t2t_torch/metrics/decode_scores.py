@@ -2,9 +2,10 @@
 
 `decode_scores(hypotheses, references, names)` computes each named metric on plain text: `bleu` and `chrf` with
 sacreBLEU (see `bleu.py`), `rouge_1_fscore`, `rouge_2_fscore`, `rouge_L_fscore` with torchmetrics' ROUGEScore
-(T2T's names; 0..100 like BLEU), `wer` with torchmetrics' word error rate (0..100, lower is better), `accuracy` as
-the share of exact matches (a classifier's labels; 0..1). A problem lists its names in `ProblemSpec.decode_metrics`;
-text problems without a list get bleu and chrf.
+(T2T's names; 0..100 like BLEU), `wer` and `cer` with torchmetrics' word and character error rates (0..100, lower
+is better; edits over the reference's words or characters, spaces included), `accuracy` as the share of exact
+matches (a classifier's labels; 0..1). A problem lists its names in `ProblemSpec.decode_metrics`; text problems
+without a list get bleu and chrf.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.metrics.bleu import corpus_scores
 
 ROUGE = {"rouge_1_fscore": "rouge1", "rouge_2_fscore": "rouge2", "rouge_L_fscore": "rougeL"}
-DECODE_METRICS = ("bleu", "chrf", *ROUGE, "wer", "accuracy")
+DECODE_METRICS = ("bleu", "chrf", *ROUGE, "wer", "cer", "accuracy")
 DEFAULT_TEXT_METRICS = ("bleu", "chrf")
 
 
@@ -42,6 +43,10 @@ def decode_scores(hypotheses: Sequence[str], references: Sequence[str], names: I
         from torchmetrics.functional.text import word_error_rate
 
         scores["wer"] = 100.0 * float(word_error_rate(list(hypotheses), list(references)))
+    if "cer" in names:
+        from torchmetrics.functional.text import char_error_rate
+
+        scores["cer"] = 100.0 * float(char_error_rate(list(hypotheses), list(references)))
     if "accuracy" in names:
         scores["accuracy"] = sum(h == r for h, r in zip(hypotheses, references, strict=True)) / max(len(references), 1)
     return {n: scores[n] for n in names}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-LOWER_IS_BETTER = frozenset({"loss", "edit_distance", "perplexity", "perplexity_per_word", "wer"})
+LOWER_IS_BETTER = frozenset({"loss", "edit_distance", "perplexity", "perplexity_per_word", "wer", "cer"})
 HIGHER_IS_BETTER = frozenset({"accuracy", "accuracy_per_sequence", "accuracy_top5", "neg_log_perplexity", "bleu",
                               "approx_bleu_score", "chrf", "rouge_1_fscore", "rouge_2_fscore", "rouge_L_fscore"})
 

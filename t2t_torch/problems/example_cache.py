@@ -7,6 +7,9 @@ first dimension of the feature's `FeatureSpec.shape`: one token id, one 80-bin a
 (an image, a class label) is one row per example. Writing streams (memory stays bounded on a corpus of any size)
 into temporary files that are renamed into place, and the manifest only appears once everything else is complete,
 so a half-written cache is never taken for a finished one.
+
+A float32 feature may be stored as float16 (`ExampleCache(..., storage={"inputs": "float16"})`, e.g. normalized
+audio frames at half the disk and page cache); it is served as float32, and the manifest records the storage dtype.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ _FLUSH_BYTES = 1 << 24  # bytes buffered per feature before writing
 
 # Served dtype -> stored dtype: token ids fit int32 and take half the disk.
 STORAGE_DTYPES = {"int64": np.int32, "int32": np.int32, "uint8": np.uint8, "float32": np.float32}
+NARROWER_STORAGE = {"float32": ("float16",)}  # served dtype -> the other storage dtypes it may be cached in
 
 
-def rows_of(value: Any, feature: FeatureSpec) -> np.ndarray:
-    """An example's value as an array of rows (rows, *inner_shape) in the storage dtype; a one-line error naming the
-    feature when its shape is not the spec's."""
-    array = np.asarray(value, dtype=STORAGE_DTYPES[feature.dtype])
+def rows_of(value: Any, feature: FeatureSpec, storage: np.dtype | None = None) -> np.ndarray:
+    """An example's value as an array of rows (rows, *inner_shape) in the storage dtype (`storage`, default the
+    served dtype's); a one-line error naming the feature when its shape is not the spec's."""
+    array = np.asarray(value, dtype=storage or STORAGE_DTYPES[feature.dtype])
     if not feature.is_variable_length:
         array = array[None]
     inner = feature.inner_shape
@@ -47,9 +51,24 @@ def rows_of(value: Any, feature: FeatureSpec) -> np.ndarray:
 class ExampleCache:
     """The cache folder of one split."""
 
-    def __init__(self, path: Path, features: Mapping[str, FeatureSpec]) -> None:
+    def __init__(self, path: Path, features: Mapping[str, FeatureSpec], storage: Mapping[str, str] | None = None
+                 ) -> None:
+        """`storage`: {feature: storage dtype} for features cached narrower than served (see NARROWER_STORAGE)."""
         self.path = Path(path)
         self.features = dict(features)
+        self.storage = dict(storage or {})
+        for f, dtype in self.storage.items():
+            if dtype not in NARROWER_STORAGE.get(self.features[f].dtype, ()):
+                raise ValueError(f"feature '{f}' is served as {self.features[f].dtype} and cannot be stored as {dtype}")
+
+    def storage_dtype(self, feature: str) -> np.dtype:
+        return np.dtype(self.storage.get(feature) or STORAGE_DTYPES[self.features[feature].dtype])
+
+    def layout(self, feature: str) -> dict[str, Any]:
+        """What the manifest records of `feature` (the storage dtype only when it is not the default one)."""
+        spec = self.features[feature]
+        entry = {"dtype": spec.dtype, "inner_shape": list(spec.inner_shape), "variable_length": spec.is_variable_length}
+        return {**entry, "storage": self.storage[feature]} if feature in self.storage else entry
 
     def manifest(self) -> dict | None:
         try:
@@ -77,7 +96,7 @@ class ExampleCache:
         try:
             for sample in samples:
                 for f in names:
-                    rows = rows_of(sample[f], self.features[f])
+                    rows = rows_of(sample[f], self.features[f], self.storage_dtype(f))
                     buffers[f].append(rows)
                     buffered[f] += rows.nbytes
                     lengths[f].append(len(rows))
@@ -97,8 +116,7 @@ class ExampleCache:
             os.replace(self.path / f"{f}.data.bin.tmp", self.path / f"{f}.data.bin")
         count = len(lengths[names[0]])
         manifest = {"format": FORMAT, "fingerprint": fingerprint, "num_examples": count,
-                    "features": {f: {"dtype": self.features[f].dtype, "inner_shape": list(self.features[f].inner_shape),
-                                     "variable_length": self.features[f].is_variable_length} for f in names}}
+                    "features": {f: self.layout(f) for f in names}}
         tmp = self.path / f"{MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         os.replace(tmp, self.path / MANIFEST)
@@ -116,12 +134,11 @@ class ExampleCache:
         arrays = {}
         for f, feature in self.features.items():
             stored = (manifest.get("features") or {}).get(f)
-            expected = {"dtype": feature.dtype, "inner_shape": list(feature.inner_shape),
-                        "variable_length": feature.is_variable_length}
+            expected = self.layout(f)
             if stored != expected:
                 raise T2TUserError(f"cache {self.path} stores feature '{f}' as {stored}, its problem serves {expected}:"
                                    f" delete {self.path} and rerun")
-            dtype = STORAGE_DTYPES[feature.dtype]
+            dtype = self.storage_dtype(f)
             try:
                 offsets = np.load(self.path / f"{f}.offsets.npy")
                 row_size = int(np.prod(feature.inner_shape, dtype=np.int64))
