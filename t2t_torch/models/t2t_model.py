@@ -9,6 +9,9 @@ spec, or the override `hparams.modality.inputs` / `.targets` names, T2T's escape
 Decoding (`t2t_torch.decoding` searches call these): `encode(inputs)` -> (memory, mask); `init_cache(memory, mask,
 max_length, prefix=None, batch_size=None)`, where `prefix` (B, P) is a prompt a decoder-only model continues; and
 `decode_step(ids, step, cache)` -> next-position logits (N, V).
+
+A body config with `ctc_weight` > 0 (the Transformer's `hparams.model.ctc_weight`) adds the auxiliary CTC loss of
+`models/ctc.py` on the encoder's output of an encoder-decoder: `loss` is then the joint (1 - w) x decoder + w x CTC.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.modalities import Modality, modality_class, modality_config
 from t2t_torch.models.body import Body, family_for
+from t2t_torch.models.ctc import CtcHead
 from t2t_torch.spec import PAD_ID, ProblemSpec
 
 OVERRIDE_KEYS = ("inputs", "targets")  # hparams.modality.<feature>: a modality name replacing the spec's
@@ -56,6 +61,13 @@ class T2TModel(nn.Module):
             shared = same and self.targets_modality.config.shared_embedding
             self.inputs_modality = self.targets_modality if shared else build("inputs")
         self.body = body_class(body_config, self.family, spec.inputs.shape if spec.inputs else ())
+        self.ctc_weight = float(getattr(body_config, "ctc_weight", 0.0))
+        self.ctc: CtcHead | None = None
+        if self.ctc_weight > 0:
+            if self.family != "encoder_decoder" or not self.targets_modality.sequence_top:
+                raise T2TUserError(f"hparams.model.ctc_weight={self.ctc_weight} trains an encoder's output on the"
+                                   f" target sequence; a {self.family} model has none: pass hparams.model.ctc_weight=0")
+            self.ctc = CtcHead(hidden, spec.targets.vocab_size)
 
     @property
     def hidden_size(self) -> int:
@@ -71,13 +83,17 @@ class T2TModel(nn.Module):
             inputs = batch["inputs"]
             x, mask = self.inputs_modality.bottom(inputs), self.inputs_modality.mask(inputs)
             if self.family == "encoder_decoder":
-                logits = self.decode(targets, self.body.encode(x, mask), mask)
+                memory = self.body.encode(x, mask)
+                logits = self.decode(targets, memory, mask)
             elif self.family == "encoder":
                 logits = top.top(self.body.encode(x, mask), mask)
             else:
                 logits = top.top(self.body(x))
         loss_sum, weight = top.loss(logits, targets)
-        return {"logits": logits, "loss": loss_sum / weight.clamp(min=1), "num_tokens": weight}
+        loss = loss_sum / weight.clamp(min=1)
+        if self.ctc is not None:
+            loss = (1 - self.ctc_weight) * loss + self.ctc_weight * self.ctc.loss(memory, mask, targets)
+        return {"logits": logits, "loss": loss, "num_tokens": weight}
 
     def decode(self, targets: torch.Tensor, memory: torch.Tensor | None = None,
                memory_mask: torch.Tensor | None = None) -> torch.Tensor:

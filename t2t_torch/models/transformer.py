@@ -38,9 +38,14 @@ class TransformerConfig:
     relu_dropout: float = 0.1
     initializer_gain: float = 1.0
     norm_epsilon: float = 1e-6
+    ctc_weight: float = 0.0  # ours, not T2T's: > 0 adds a CTC loss on the encoder's output (models/ctc.py)
 
     def __post_init__(self) -> None:
         """Refuse what the layers cannot be built with; checked when a config is composed, before data is made."""
+        if isinstance(self.ctc_weight, bool) or not isinstance(self.ctc_weight, (int, float)) or not (
+                0 <= self.ctc_weight < 1):
+            raise T2TUserError(f"hparams.model.ctc_weight must be a number in [0, 1) (the CTC share of the loss),"
+                               f" got {self.ctc_weight!r}")
         if not isinstance(self.num_heads, int) or self.num_heads < 1 or self.hidden_size % self.num_heads:
             divisors = [d for d in range(1, min(self.hidden_size, 64) + 1) if self.hidden_size % d == 0]
             raise T2TUserError(f"hparams.model.num_heads={self.num_heads} does not divide hparams.model.hidden_size="
