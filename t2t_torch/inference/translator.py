@@ -141,9 +141,10 @@ def decode_batch(model: nn.Module, inputs: torch.Tensor, vocab_size: int, config
     return beam_search(model.decode_step, batch, config.beam_size, decode_length, vocab_size, config.alpha, cache)
 
 
-def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[int]], vocab_size: int, config: DecodeConfig,
+def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[Any]], vocab_size: int, config: DecodeConfig,
                      device: torch.device) -> list[list[list[int]]]:
-    """Decode id sequences (each ending in eos) longest first in batches of `config.batch_size`.
+    """Decode input sequences longest first in batches of `config.batch_size`: id sequences (each ending in eos), or
+    the rows of another input modality (audio frames), collated as that modality collates them.
 
     Returns, in input order, each sequence's hypotheses (best first) as id lists, cut after eos.
     """
@@ -153,12 +154,21 @@ def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[int]], vocab
         generator = torch.Generator(device=device).manual_seed(config.seed)
     outputs: list[list[list[int]]] = [[] for _ in sequences]
     for chunk in _chunks(order, sequences, config.batch_size, same_length=model.family == "decoder"):
-        inputs = collate_padded([{"inputs": sequences[index]} for index in chunk])["inputs"]
+        inputs = collate_inputs(model, [sequences[index] for index in chunk])
         result = decode_batch(model, inputs.to(device), vocab_size, config, generator)
         ids, lengths = result.ids.tolist(), result.lengths.tolist()
         for row, index in enumerate(chunk):
             outputs[index] = [hyp[:n] for hyp, n in zip(ids[row], lengths[row], strict=True)]
     return outputs
+
+
+def collate_inputs(model: nn.Module, sequences: list[Sequence[Any]]) -> torch.Tensor:
+    """One padded batch of inputs: token ids (prompts of a decoder-only model too), or what the model's inputs
+    modality collates (e.g. audio frames (B, T, bins))."""
+    modality = model.inputs_modality
+    if modality is None or modality.feature.modality == "symbol":
+        return collate_padded([{"inputs": sequence} for sequence in sequences])["inputs"]
+    return type(modality).collate([np.asarray(sequence) for sequence in sequences], modality.feature)
 
 
 def _chunks(order: list[int], sequences: Sequence[Sequence[int]], size: int, same_length: bool) -> list[list[int]]:
