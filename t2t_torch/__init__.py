@@ -25,7 +25,9 @@ from t2t_torch.problems import cifar as _cifar  # noqa: F401
 from t2t_torch.problems import image as _image  # noqa: F401
 from t2t_torch.problems import image_folder as _image_folder  # noqa: F401
 from t2t_torch.problems import imagenet as _imagenet  # noqa: F401
+from t2t_torch.problems import librispeech as _librispeech  # noqa: F401
 from t2t_torch.problems import lm_sources as _lm_sources  # noqa: F401  (imports lm: text2self_files, brown)
+from t2t_torch.problems import speech_folder as _speech_folder  # noqa: F401
 from t2t_torch.problems import summarize as _summarize  # noqa: F401
 from t2t_torch.problems import text_class_sources as _text_class_sources  # noqa: F401
 from t2t_torch.problems import translate as _translate  # noqa: F401

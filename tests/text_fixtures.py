@@ -15,7 +15,7 @@ from typing import Any
 
 # Modules (in tests/) with `offline_config(name, folder) -> dict | None` for the problems of one family each;
 # None: not one of theirs.
-FAMILY_FIXTURES = ("fixtures_text_class", "fixtures_lm", "fixtures_image", "fixtures_summarize")
+FAMILY_FIXTURES = ("fixtures_text_class", "fixtures_lm", "fixtures_image", "fixtures_summarize", "fixtures_speech")
 SMALL_VOCAB = 300  # the byte alphabet (256 + 2 reserved ids) plus a few merges: fast to build
 BOOKS = {1: "Genesis", 40: "Matthew", 41: "Mark", 42: "Luke", 43: "John"}
 
