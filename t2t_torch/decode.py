@@ -10,9 +10,10 @@ to decode and how:
     python decode.py ckpt_path=... decode.interactive=true                    # a REPL on stdin; q quits
     python decode.py ckpt_path=... decode.beam_size=4 decode.alpha=0.6 decode.return_beams=true
 
-Decoding a file writes exactly one output line per input line, in input order (beams tab-separated with
-`return_beams`); empty, whitespace-only, unencodable, over-long and invalid-UTF-8 lines are counted and warned
-about, never a crash or a shifted line.
+Decoding a file writes exactly one output line per input line, in input order (with `return_beams`, every beam
+best first, tab-separated, each followed by its score unless `decode.write_beam_scores=false`); empty,
+whitespace-only, unencodable, over-long and invalid-UTF-8 lines are counted and warned about, never a crash or a
+shifted line.
 """
 
 from __future__ import annotations
@@ -116,11 +117,12 @@ class FileJob:
         if self.invalid:
             log.warning("%d of %d lines of %s were not valid UTF-8: the invalid bytes were replaced by U+FFFD",
                         self.invalid, len(self.lines), self.from_file)
-        outputs = translator.translate(self.lines, config)
-        write_text_lines(self.to_file, [format_output(o) for o in outputs])
+        scored = translator.translate_scored(self.lines, config)
+        outputs = [beams[0][0] for beams in scored]
+        write_text_lines(self.to_file, [output_line(beams, config, translator.is_classifier) for beams in scored])
         metrics = report_speed(len(self.lines), translator.last_stats.seconds, self.to_file)
         if self.references is not None:
-            metrics |= report_scores(best_outputs(outputs), self.references, translator.decode_metrics)
+            metrics |= report_scores(outputs, self.references, translator.decode_metrics)
         return metrics
 
 
@@ -201,22 +203,33 @@ def decode_split(translator: Translator, config: DecodeConfig, split: str, num_s
     encoders = translator.encoders
     if translator.is_classifier:  # labels: the argmax class of each example, by name
         labels = translator.classify_examples([e["inputs"] for e in examples], config.batch_size)
-        outputs = [[label] for label in labels]
+        outputs = [[(label, None)] for label in labels]
         references = [translator.label_name(int(e["targets"])) for e in examples]
     else:
         hypotheses = translator.decode_ids([e["inputs"].tolist() for e in examples], config)
-        outputs = [[encoders["targets"].decode(ids) for ids in beams] for beams in hypotheses]
+        outputs = [[(encoders["targets"].decode(ids), score) for ids, score in beams] for beams in hypotheses]
         references = [encoders["targets"].decode(e["targets"]) for e in examples]
     seconds = time.perf_counter() - started
     inputs = [encoders["inputs"].decode(e["inputs"]) if "inputs" in encoders else f"<{translator.spec.inputs.modality}>"
               for e in examples]
     decodes = write_text_lines(folder / SPLIT_FILES[0],
-                               [format_output(o if config.return_beams else o[0]) for o in outputs])
+                               [output_line(o, config, translator.is_classifier) for o in outputs])
     write_text_lines(folder / SPLIT_FILES[1], [format_output(r) for r in references])
     write_text_lines(folder / SPLIT_FILES[2], [format_output(i) for i in inputs])
     print(f"Decoded {count} examples of {problem.name}/{split}")
     metrics = report_speed(count, seconds, decodes)
-    return metrics | report_scores([o[0] for o in outputs], references, translator.decode_metrics)
+    return metrics | report_scores([o[0][0] for o in outputs], references, translator.decode_metrics)
+
+
+def output_line(beams: list[tuple[str, float | None]], config: DecodeConfig, is_classifier: bool) -> str:
+    """One output line: the best text; with `return_beams` every beam, tab-separated, each followed by its score
+    (`write_beam_scores`; an input that was not decoded has empty scores, a label none)."""
+    if not config.return_beams:
+        return format_output(beams[0][0])
+    if not config.write_beam_scores or is_classifier:
+        return format_output([text for text, _ in beams])
+    cells = [cell for text, score in beams for cell in (text, "" if score is None else f"{score:.6f}")]
+    return format_output(cells)
 
 
 def interactive(translator: Translator, config: DecodeConfig, lines: TextIO, out: TextIO) -> dict[str, float]:
@@ -229,17 +242,13 @@ def interactive(translator: Translator, config: DecodeConfig, lines: TextIO, out
             break
         if not text.strip():
             continue
-        result = translator.translate([text], config)[0]
-        beams = result if isinstance(result, list) else [result]
-        for rank, beam in enumerate(beams):
+        beams = translator.translate_scored([text], config)[0]
+        for rank, (beam, score) in enumerate(beams if config.return_beams else beams[:1]):
             prefix = f"[{rank}] " if config.return_beams else ""
-            print(prefix + beam, file=out, flush=True)
+            shown = f" ({score:.4f})" if config.return_beams and config.write_beam_scores and score is not None else ""
+            print(prefix + beam + shown, file=out, flush=True)
         count += 1
     return {"lines": float(count)}
-
-
-def best_outputs(outputs: list[str] | list[list[str]]) -> list[str]:
-    return [o if isinstance(o, str) else o[0] for o in outputs]
 
 
 def report_speed(count: int, seconds: float, path: Path) -> dict[str, float]:

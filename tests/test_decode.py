@@ -113,9 +113,27 @@ def test_return_beams_are_tab_separated_best_first(ckpt, translator, tmp_path):
     cfg = decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", "decode.return_beams=true", "decode.beam_size=3")
     decode(cfg)
     rows = [line.split("\t") for line in (tmp_path / "run" / "decodes.txt").read_text().splitlines()]
-    assert [len(r) for r in rows] == [3, 3, 3]
+    assert [len(r) for r in rows] == [6, 6, 6]  # three beams, each followed by its score
     assert [r[0] for r in rows] == [*translator.translate(["1 1 0"], beam_size=3), "",
-                                    *translator.translate(["0 1"], beam_size=3)] and rows[1] == ["", "", ""]
+                                    *translator.translate(["0 1"], beam_size=3)] and rows[1] == [""] * 6
+    scored = translator.translate_scored(["1 1 0"], beam_size=3)[0]
+    assert rows[0][0::2] == [text for text, _ in scored]
+    scores = [float(cell) for cell in rows[0][1::2]]
+    assert scores == sorted(scores, reverse=True) and scores == pytest.approx([s for _, s in scored], abs=1e-5)
+    cfg = decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", "decode.return_beams=true", "decode.beam_size=3",
+                     "decode.write_beam_scores=false", f"decode.to_file={tmp_path / 'plain.txt'}")
+    decode(cfg)
+    assert [line.split("\t") for line in (tmp_path / "plain.txt").read_text().splitlines()] == [r[0::2] for r in rows]
+
+
+def test_a_beam_score_is_the_log_probability_over_t2ts_length_penalty(translator):
+    """The score written with return_beams is the search's: log p(hypothesis + eos | input) / ((5 + n) / 6)^alpha,
+    n counting the eos; the log-probability is recomputed by teacher forcing (`Translator.score`)."""
+    for alpha in (0.0, 0.6):
+        text, score = translator.translate_scored(["1 1 0 1"], beam_size=3, alpha=alpha)[0][0]
+        tokens = len(translator.encoders["targets"].encode(text)) + 1
+        log_prob = translator.score([("1 1 0 1", text)])[0]
+        assert score == pytest.approx(log_prob / ((5 + tokens) / 6) ** alpha, rel=1e-4, abs=1e-5)
 
 
 def test_default_mode_decodes_the_dev_split_and_prints_bleu_with_signature(ckpt, translator, tmp_path, capsys):

@@ -59,6 +59,7 @@ class DecodeConfig:
     beam_size: int = 4
     alpha: float = 0.6  # length penalty ((5 + len) / 6) ** alpha
     return_beams: bool = False  # every beam, best first, instead of the best one
+    write_beam_scores: bool = True  # with return_beams, each beam's score follows it (T2T's write_beam_scores)
     extra_length: int = 100  # decode length = input length + extra_length
     batch_size: int = 32  # sentences per batch (T2T's default for decoding from a file)
     max_input_size: int = 0  # longer inputs are truncated; 0: the max_length the model was trained with
@@ -141,25 +142,35 @@ def decode_batch(model: nn.Module, inputs: torch.Tensor, vocab_size: int, config
     return beam_search(model.decode_step, batch, config.beam_size, decode_length, vocab_size, config.alpha, cache)
 
 
-def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[Any]], vocab_size: int, config: DecodeConfig,
-                     device: torch.device) -> list[list[list[int]]]:
+def decode_scored(model: nn.Module, sequences: Sequence[Sequence[Any]], vocab_size: int, config: DecodeConfig,
+                  device: torch.device) -> list[list[tuple[list[int], float]]]:
     """Decode input sequences longest first in batches of `config.batch_size`: id sequences (each ending in eos), or
     the rows of another input modality (audio frames), collated as that modality collates them.
 
-    Returns, in input order, each sequence's hypotheses (best first) as id lists, cut after eos.
+    Returns, in input order, each sequence's hypotheses (best first) as (ids cut after eos, score): the search's
+    score, a log-probability over T2T's length penalty for a beam that finished, the summed log-probability for
+    greedy search, sampling and a beam that did not finish.
     """
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)  # T2T: longest first
     generator = None
     if config.seed is not None:
         generator = torch.Generator(device=device).manual_seed(config.seed)
-    outputs: list[list[list[int]]] = [[] for _ in sequences]
+    outputs: list[list[tuple[list[int], float]]] = [[] for _ in sequences]
     for chunk in _chunks(order, sequences, config.batch_size, same_length=model.family == "decoder"):
         inputs = collate_inputs(model, [sequences[index] for index in chunk])
         result = decode_batch(model, inputs.to(device), vocab_size, config, generator)
-        ids, lengths = result.ids.tolist(), result.lengths.tolist()
+        ids, lengths, scores = result.ids.tolist(), result.lengths.tolist(), result.scores.tolist()
         for row, index in enumerate(chunk):
-            outputs[index] = [hyp[:n] for hyp, n in zip(ids[row], lengths[row], strict=True)]
+            outputs[index] = [(hyp[:n], score) for hyp, n, score in zip(ids[row], lengths[row], scores[row],
+                                                                        strict=True)]
     return outputs
+
+
+def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[Any]], vocab_size: int, config: DecodeConfig,
+                     device: torch.device) -> list[list[list[int]]]:
+    """`decode_scored` without the scores: each sequence's hypotheses (best first) as id lists."""
+    return [[ids for ids, _ in hypotheses] for hypotheses in decode_scored(model, sequences, vocab_size, config,
+                                                                           device)]
 
 
 def collate_inputs(model: nn.Module, sequences: list[Sequence[Any]]) -> torch.Tensor:
@@ -225,6 +236,14 @@ class Translator:
 
         Returns one string per text, in order, or with `return_beams` one list of `num_beams` strings per text.
         """
+        config = (config or DecodeConfig()).replace(**options)
+        beams = [[text for text, _ in hypotheses] for hypotheses in self.translate_scored(texts, config)]
+        return beams if config.return_beams else [b[0] for b in beams]
+
+    def translate_scored(self, texts: Sequence[str], config: DecodeConfig | None = None,
+                         **options: Any) -> list[list[tuple[str, float | None]]]:
+        """Every text's `num_beams` hypotheses, best first, as (text, score) (`decode_scored`'s score; None for a
+        label and for an input that was not decoded: empty or unencodable)."""
         if isinstance(texts, str):
             raise TypeError("translate takes a list of strings: pass [text] to translate one")
         config = (config or DecodeConfig()).replace(**options)
@@ -232,23 +251,23 @@ class Translator:
         max_length = config.max_input_size or self.max_input_length
         sequences, stats = self.encode_inputs(texts, max_length)
         todo = [i for i, ids in enumerate(sequences) if ids is not None]
-        beams: list[list[str]] = [[""] * config.num_beams for _ in texts]
+        beams: list[list[tuple[str, float | None]]] = [[("", None)] * config.num_beams for _ in texts]
         if not self.model.targets_modality.sequence_top:  # a classifier: the most likely label, once per input
             labels = self.classify([sequences[i] for i in todo], config.batch_size)
-            beams = [[""] for _ in texts]
+            beams = [[("", None)] for _ in texts]
             for index, label in zip(todo, labels, strict=True):
-                beams[index] = [label]
+                beams[index] = [(label, None)]
         else:
-            decoded = decode_sequences(self.model, [sequences[i] for i in todo], self.vocab_size, config, self.device)
+            decoded = decode_scored(self.model, [sequences[i] for i in todo], self.vocab_size, config, self.device)
             targets = self.encoders["targets"]
             prompted = self.model.family == "decoder"  # the prompt's ids and the continuation decode as one text
             for index, hypotheses in zip(todo, decoded, strict=True):
                 prompt = list(sequences[index]) if prompted else []
-                beams[index] = [targets.decode([*prompt, *ids]) for ids in hypotheses]
+                beams[index] = [(targets.decode([*prompt, *ids]), score) for ids, score in hypotheses]
         stats.seconds = time.perf_counter() - started
         stats.warn(max_length)
         self.last_stats = stats
-        return beams if config.return_beams else [b[0] for b in beams]
+        return beams
 
     def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> list[float]:
         """Per (source, target) pair, the log-probability of the target given the source (natural log, summed over
@@ -269,9 +288,11 @@ class Translator:
         return sequence_log_probs(self.model, sources, targets, int(self.spec.targets.pad_value), batch_size,
                                   self.device)
 
-    def decode_ids(self, sequences: Sequence[Sequence[int]], config: DecodeConfig) -> list[list[list[int]]]:
-        """Already-encoded inputs (each ending in eos, not truncated) -> per input its hypotheses' ids."""
-        return decode_sequences(self.model, sequences, self.vocab_size, config, self.device)
+    def decode_ids(self, sequences: Sequence[Sequence[Any]], config: DecodeConfig
+                   ) -> list[list[tuple[list[int], float]]]:
+        """Already-encoded inputs (ids ending in eos, not truncated; or audio frames) -> per input its hypotheses
+        as (ids, score), best first (`decode_scored`)."""
+        return decode_scored(self.model, sequences, self.vocab_size, config, self.device)
 
     @property
     def is_classifier(self) -> bool:
