@@ -1,4 +1,6 @@
-"""Command-line entry points: `train.py` / `t2t-train` and `t2t-datagen` (T2T's t2t-trainer and t2t-datagen).
+"""Command-line entry points: `train.py` / `t2t-train`, `t2t-eval` and `t2t-datagen` (T2T's t2t-trainer, t2t-eval and
+t2t-datagen). `t2t-eval <the training command>` is `t2t-train <the training command> mode=eval`: it evaluates the
+run's last.ckpt (or `ckpt_path=`) on `eval_split` without training.
 
 Before Hydra starts, the entry point imports `usr_dir=...` (its registrations and its `conf/`), publishes every
 registered problem as a `problem=` option, and composes the config once so that a bad name or override ends in
@@ -103,7 +105,7 @@ def _train_task(cfg: DictConfig) -> Any:
 
     if in_optuna_trial():
         return run()  # the sweeper records a T2TUserError as this trial's failure and goes on or stops
-    return _report_errors("t2t-train", run)
+    return _report_errors(_program, run)
 
 
 @hydra.main(config_path="pkg://t2t_torch.conf", config_name="datagen", version_base="1.3")
@@ -141,10 +143,32 @@ def job_logging() -> Iterator[None]:
             lg.propagate, lg.disabled = propagate, disabled
 
 
+_program = "t2t-train"  # the name errors of the train task are reported under
+
+
 def train_main() -> None:
     _preflight("train", "t2t-train")
     with job_logging():
         _train_task()
+
+
+def eval_main() -> None:
+    """`t2t-eval`: the training command with `mode=eval` (T2T's t2t-eval); another `mode=` is a one-line error."""
+    global _program
+    modes = [a.split("=", 1)[1] for a in sys.argv[1:] if a.split("=", 1)[0] == "mode"]
+    other = [mode for mode in modes if mode != "eval"]
+    if other:
+        _fail(T2TUserError(f"t2t-eval evaluates a checkpoint; mode={other[0]} trains: use t2t-train for that, or"
+                           " leave mode= out"), "t2t-eval")
+    if not modes:
+        sys.argv.insert(1, "mode=eval")
+    _program = "t2t-eval"
+    try:
+        _preflight("train", "t2t-eval")
+        with job_logging():
+            _train_task()
+    finally:
+        _program = "t2t-train"
 
 
 def datagen_main() -> None:

@@ -114,3 +114,27 @@ def test_the_training_command_with_mode_eval_evaluates_its_run(run, monkeypatch,
     metrics = json.loads(report.read_text())["metrics"]
     assert metrics["eval/loss"] == pytest.approx(trained["eval/loss"], rel=1e-6)
     assert "Final metrics" in capsys.readouterr().out
+
+
+def test_t2t_eval_is_the_training_command_with_mode_eval(run, monkeypatch, capsys):
+    """`t2t-eval <the training command>` evaluates that run's last.ckpt, as `mode=eval` does; mode=train is refused."""
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from t2t_torch import cli
+
+    tmp, trained = run
+    report = tmp / "run" / "eval" / "dev-step6.json"
+    report.unlink(missing_ok=True)
+    monkeypatch.chdir(tmp)
+    argv = ["t2t-eval", *tiny(RUN), f"data_dir={tmp / 'data'}", f"hydra.run.dir={tmp / 'run'}"]
+    monkeypatch.setattr(sys, "argv", list(argv))
+    GlobalHydra.instance().clear()
+    cli.eval_main()
+    GlobalHydra.instance().clear()
+    assert json.loads(report.read_text())["metrics"]["eval/loss"] == pytest.approx(trained["eval/loss"], rel=1e-6)
+    monkeypatch.setattr(sys, "argv", [*argv, "mode=train"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.eval_main()
+    assert stopped.value.code == 2 and "t2t-eval evaluates a checkpoint; mode=train trains" in capsys.readouterr().err
