@@ -1,6 +1,7 @@
-"""Command-line entry points: `train.py` / `t2t-train`, `t2t-eval` and `t2t-datagen` (T2T's t2t-trainer, t2t-eval and
-t2t-datagen). `t2t-eval <the training command>` is `t2t-train <the training command> mode=eval`: it evaluates the
-run's last.ckpt (or `ckpt_path=`) on `eval_split` without training.
+"""Command-line entry points: `train.py` / `t2t-train`, `t2t-eval`, `t2t-datagen` and `t2t-inspect` (T2T's
+t2t-trainer, t2t-eval and t2t-datagen; `t2t-inspect` shows a problem's data, run/data_report.py).
+`t2t-eval <the training command>` is `t2t-train <the training command> mode=eval`: it evaluates the run's last.ckpt
+(or `ckpt_path=`) on `eval_split` without training.
 
 Before Hydra starts, the entry point imports `usr_dir=...` (its registrations and its `conf/`), publishes every
 registered problem as a `problem=` option, and composes the config once so that a bad name or override ends in
@@ -120,6 +121,19 @@ def _datagen_task(cfg: DictConfig) -> None:
     _report_errors("t2t-datagen", run)
 
 
+@hydra.main(config_path="pkg://t2t_torch.conf", config_name="inspect", version_base="1.3")
+def _inspect_task(cfg: DictConfig) -> None:
+    from t2t_torch.run.data_report import inspect_split
+    from t2t_torch.run.train import build_problem
+
+    def run() -> None:
+        options = cfg.get("inspect") or {}
+        inspect_split(build_problem(cfg), cfg.data_dir, str(options.get("split", "train")),
+                      int(options.get("num_examples", 5)), options.get("plot"))
+
+    _report_errors("t2t-inspect", run)
+
+
 @contextlib.contextmanager
 def job_logging() -> Iterator[None]:
     """Hydra configures logging for each job (handlers bound to the streams of that moment, and a log file in the run
@@ -150,6 +164,12 @@ def train_main() -> None:
     _preflight("train", "t2t-train")
     with job_logging():
         _train_task()
+
+
+def inspect_main() -> None:
+    _preflight("inspect", "t2t-inspect")
+    with job_logging():
+        _inspect_task()
 
 
 def eval_main() -> None:
