@@ -9,6 +9,7 @@ to decode and how:
     python decode.py ckpt_path=... decode.from_file=in.txt decode.to_file=out.txt [decode.reference=ref.txt]
     python decode.py ckpt_path=... decode.interactive=true                    # a REPL on stdin; q quits
     python decode.py ckpt_path=... decode.beam_size=4 decode.alpha=0.6 decode.return_beams=true
+    python decode.py ckpt_path=RUN/best                                        # the run's best-<step>.ckpt
 
 Decoding a file writes exactly one output line per input line, in input order (with `return_beams`, every beam
 best first, tab-separated, each followed by its score unless `decode.write_beam_scores=false`); empty,
@@ -29,6 +30,7 @@ from typing import TextIO
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from t2t_torch.checkpoints.best import resolve_checkpoint
 from t2t_torch.cli import _preflight, _report_errors, job_logging
 from t2t_torch.decoding.text_files import format_output, read_text_lines, write_text_lines
 from t2t_torch.errors import T2TUserError
@@ -69,7 +71,7 @@ def decode(cfg: DictConfig) -> dict[str, float]:
         job = FileJob.check(Path(options.from_file), to_file, options.reference)
     elif not options.interactive:
         folder = check_split_folder(Path(options.to_file) if options.to_file else Path(cfg.output_dir))
-    translator = Translator.from_checkpoint(Path(cfg.ckpt_path).expanduser(), data_dir=cfg.get("data_dir"),
+    translator = Translator.from_checkpoint(resolve_checkpoint(cfg.ckpt_path), data_dir=cfg.get("data_dir"),
                                             device=cfg.get("device", "cpu"))
     if scoring is not None:
         return scoring.run(translator, config)

@@ -22,6 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 from t2t_torch import registry
 from t2t_torch.callbacks.from_config import check_early_stopping, check_entries
 from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
+from t2t_torch.checkpoints.best import BEST, resolve_checkpoint
 from t2t_torch.errors import T2TUserError, close_matches, did_you_mean
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.logged_metrics import eval_metric_names
@@ -103,10 +104,18 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
     later: the run directory Hydra would create, the checkpoint to start from, the trainer's numbers, and the
     model's hparams."""
     check_run_dir(cfg, multirun)
-    if cfg.get("ckpt_path"):  # missing, foreign or corrupt: one line before Hydra makes the run directory
-        load_checkpoint_file(Path(str(cfg.ckpt_path)).expanduser(), mmap=True)
     if cfg.get("mode", "train") not in ("train", "eval"):
         raise T2TUserError(f"mode '{cfg.mode}' is unknown: pass mode=train or mode=eval")
+    if cfg.get("ckpt_path"):  # missing, foreign or corrupt: one line before Hydra makes the run directory
+        path = Path(str(cfg.ckpt_path)).expanduser()
+        if path.name == BEST and not path.exists():
+            if "trainer" in cfg and cfg.get("mode", "train") != "eval":  # training; decode.py has no trainer
+                raise T2TUserError("ckpt_path=best evaluates or decodes a run's best checkpoint (mode=eval,"
+                                   " decode.py); to go on training, pass ckpt_path=<a .ckpt file>")
+            if path != Path(BEST):  # <run dir>/best; a bare `best` is the run's own, known once Hydra runs
+                load_checkpoint_file(resolve_checkpoint(path), mmap=True)
+        else:
+            load_checkpoint_file(path, mmap=True)
     for group in ("callbacks", "logger"):
         check_entries(cfg.get(group), group)
     if cfg.get("early_stopping") and "problem" in cfg:

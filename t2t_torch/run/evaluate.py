@@ -15,6 +15,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.checkpoints.best import resolve_checkpoint
 from t2t_torch.errors import T2TUserError
 from t2t_torch.report import print_final_metrics
 from t2t_torch.run.train import build_datamodule, build_module, build_problem, check_checkpoint_matches
@@ -25,7 +26,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate as configured; returns the metrics (e.g. {"eval/accuracy_per_sequence": 0.99, ...})."""
     started = time.monotonic()
     output_dir = Path(cfg.output_dir)
-    path = Path(cfg.ckpt_path).expanduser() if cfg.get("ckpt_path") else output_dir / "checkpoints" / "last.ckpt"
+    path = resolve_checkpoint(cfg.ckpt_path, output_dir) if cfg.get("ckpt_path") else \
+        output_dir / "checkpoints" / "last.ckpt"
     if not path.is_file():
         raise T2TUserError(f"mode=eval found no checkpoint '{path}': train with the same command first, or pass"
                            " ckpt_path=<run dir>/checkpoints/<file>.ckpt")

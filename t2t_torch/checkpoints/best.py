@@ -1,0 +1,59 @@
+"""`ckpt_path=best`: the checkpoint of a run that scored best on its monitored metric (T2T exported the best
+checkpoint by `--eval_early_stopping_metric`; Lightning's `ckpt_path="best"` only works inside the trainer that
+wrote it).
+
+Training keeps one `best-<step>.ckpt` in `<run dir>/checkpoints/`, chosen by `early_stopping.monitor` (default
+`eval/loss`, with its direction), at every validation. `resolve_checkpoint` turns
+
+- `best` (for `mode=eval`, which knows its run directory) into that file of the run,
+- `<run dir>/best` or `<run dir>/checkpoints/best` (for `decode.py` and `t2t-translate-all`) into that run's file,
+
+and leaves any other path alone. When a folder holds several `best-*.ckpt` files (a copied or merged folder), the
+one `last.ckpt` records as its best is taken; a run without one is a one-line error naming the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
+from t2t_torch.errors import T2TUserError
+
+BEST = "best"
+
+
+def resolve_checkpoint(path: str | Path, run_dir: str | Path | None = None) -> Path:
+    """The checkpoint `path` names; `best` and `<folder>/best` become the run's best-<step>.ckpt."""
+    path = Path(path).expanduser()
+    if path.name != BEST or path.exists():
+        return path
+    if path == Path(BEST):
+        if run_dir is None:
+            raise T2TUserError("ckpt_path=best needs a run: pass ckpt_path=<run dir>/best")
+        folder = Path(run_dir)
+    else:
+        folder = path.parent
+    folder = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
+    found = sorted(folder.glob("best-*.ckpt"))
+    if not found:
+        raise T2TUserError(f"no best-<step>.ckpt in {folder}: a run keeps one from its first validation on (by"
+                           " early_stopping.monitor, default eval/loss); pass ckpt_path=<a .ckpt file> instead")
+    if len(found) == 1:
+        return found[0]
+    recorded = recorded_best(folder / "last.ckpt")
+    match = [p for p in found if recorded is not None and p.name == recorded.name]
+    if not match:
+        raise T2TUserError(f"{folder} holds {len(found)} best-*.ckpt files ({', '.join(p.name for p in found)}) and"
+                           " no last.ckpt that names one of them: pass ckpt_path=<the one you mean>")
+    return match[0]
+
+
+def recorded_best(last: Path) -> Path | None:
+    """The best_model_path the ModelCheckpoint state of `last` records, if any."""
+    if not last.is_file():
+        return None
+    states = load_checkpoint_file(last, mmap=True).get("callbacks") or {}
+    for key, state in states.items():
+        if "ModelCheckpoint" in str(key) and "best-" in str(state.get("best_model_path", "")):
+            return Path(state["best_model_path"])
+    return None
