@@ -22,6 +22,7 @@ from t2t_torch.models import xception as _xception  # noqa: F401
 from t2t_torch.models.t2t_model import T2TModel, build_model
 from t2t_torch.problems import algorithmic as _algorithmic  # noqa: F401
 from t2t_torch.problems import cifar as _cifar  # noqa: F401
+from t2t_torch.problems import common_voice as _common_voice  # noqa: F401
 from t2t_torch.problems import image as _image  # noqa: F401
 from t2t_torch.problems import image_folder as _image_folder  # noqa: F401
 from t2t_torch.problems import imagenet as _imagenet  # noqa: F401

@@ -4,6 +4,7 @@ outside the package). Audio is numpy tones and noise written with soundfile; no 
 
 - `speech_folder`: train/ (FLAC, with a `transcripts.txt` of `<utt-id> TEXT` lines), dev/ (WAV, with a Sphinx-style
   `transcription` of `TEXT (utt-id)` lines, as pocketsphinx-testdata's LibriVox clips) and a `test.tsv` manifest.
+- `common_voice`: a release's language folder, `clips/*.mp3` at 48 kHz and train/dev/test.tsv with its header.
 - `librispeech*`: `LibriSpeech/<subset>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac` with one
   `<speaker>-<chapter>.trans.txt` per chapter, for every subset the problem reads.
 
@@ -82,10 +83,29 @@ def write_librispeech(root: Path, subsets: list[str], per_subset: int = 2) -> Pa
     return root
 
 
+CV_HEADER = "client_id\tpath\tsentence_id\tsentence\tsentence_domain\tup_votes\tdown_votes\tage\tgender\taccents"
+
+
+def write_common_voice(root: Path, counts: dict[str, int] = FOLDER_COUNTS, rate: int = 48000) -> dict[str, list[str]]:
+    """A Common Voice release's language folder: clips/*.mp3 (48 kHz, as released) and train/dev/test.tsv with the
+    release's header; returns split -> sentences."""
+    texts: dict[str, list[str]] = {}
+    for offset, split in enumerate(counts):
+        rows, texts[split] = [], []
+        for i in range(counts[split]):
+            clip, text = f"common_voice_en_{100 * offset + i}.mp3", sentence(10 * offset + i).capitalize() + "."
+            write_audio(root / "clips" / clip, 100 * offset + i, rate=rate)
+            rows.append(f"c{i:04x}\t{clip}\t{offset}{i}\t{text}\t\t2\t0\t\t\t")
+            texts[split].append(text)
+        (root / f"{split}.tsv").write_text("\n".join([CV_HEADER, *rows]) + "\n", encoding="utf-8")
+    return texts
+
+
 def offline_config(name: str, folder: Path) -> dict[str, Any] | None:
     """Settings under which the speech problem `name` prepares from tiny local files in `folder`; None for a
     problem of another family."""
     from t2t_torch import registry
+    from t2t_torch.problems.common_voice import CommonVoice
     from t2t_torch.problems.librispeech import LibrispeechProblem
     from t2t_torch.problems.speech_folder import SpeechFolderProblem
 
@@ -93,6 +113,9 @@ def offline_config(name: str, folder: Path) -> dict[str, Any] | None:
     if issubclass(cls, SpeechFolderProblem):
         write_speech_folder(folder / "speech")
         return {"data_files": {"root": str(folder / "speech")}}
+    if issubclass(cls, CommonVoice):
+        write_common_voice(folder / "cv-corpus" / "en")
+        return {"data_files": {"root": str(folder / "cv-corpus" / "en")}}
     if issubclass(cls, LibrispeechProblem):
         subsets = list(dict.fromkeys([*cls.train_subsets, *cls.dev_subsets, *cls.test_subsets]))
         write_librispeech(folder / "librispeech", subsets)
