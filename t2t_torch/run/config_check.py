@@ -116,6 +116,11 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
                 load_checkpoint_file(resolve_checkpoint(path), mmap=True)
         else:
             load_checkpoint_file(path, mmap=True)
+    if cfg.get("init_from"):
+        if cfg.get("ckpt_path"):
+            raise T2TUserError("init_from starts a new run from a checkpoint's weights and ckpt_path resumes one:"
+                               " pass only one of them")
+        load_checkpoint_file(resolve_checkpoint(str(cfg.init_from)), mmap=True)
     for group in ("callbacks", "logger"):
         check_entries(cfg.get(group), group)
     if cfg.get("early_stopping") and "problem" in cfg:

@@ -115,6 +115,19 @@ def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> Path | None:
     return None
 
 
+def warm_start_module(cfg: DictConfig, module: T2TModule, problem: Problem, data_dir: Path) -> None:
+    """`init_from`: the weights of another run's checkpoint, mapped onto this model (run/warm_start.py)."""
+    from t2t_torch.checkpoints.best import resolve_checkpoint
+    from t2t_torch.run.warm_start import warm_start
+
+    try:
+        encoders = problem.feature_encoders(data_dir)
+    except NotImplementedError:
+        encoders = {}
+    labels = {name for name, feature in module.spec.features.items() if feature.modality == "class_label"}
+    warm_start(module.model, cfg.model.name, resolve_checkpoint(cfg.init_from), encoders, labels)
+
+
 def check_same_run(last: Path, cfg: DictConfig) -> None:
     """One line when the run directory's last.ckpt was trained with another config (T2T refused a changed hparams
     set in an existing output_dir): settings that may change on resume (`run_identity.RESUMABLE_KEYS`) aside."""
@@ -159,6 +172,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         check_checkpoint_matches(ckpt_path, module)
         log.info("Resuming from %s", ckpt_path)
+        if cfg.get("init_from"):
+            log.info("init_from=%s is not read: the run resumes from %s, which started from it", cfg.init_from,
+                     ckpt_path)
+    elif cfg.get("init_from"):
+        warm_start_module(cfg, module, problem, datamodule.data_dir)
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
     trainer = build_trainer(cfg, output_dir, bleu_eval_callbacks(cfg))
     try:
