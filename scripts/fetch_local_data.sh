@@ -13,6 +13,9 @@
 #          -> bbc_news_class (5 classes), summarize_bbc_headline (body -> headline)
 #   librivox  pocketsphinx-testdata (Debian): librivox/, 5 LibriVox clips (16 kHz wav) with a Sphinx
 #          `transcription` -> speech_folder smoke test (tests/test_speech_real_clips.py)
+#   fillets  fillets-ng-data 1.0.1 (Debian, GPL-2): the game's English dialogue with its German translation
+#          -> fillets/{train,dev,test}.tsv, 1,833 pairs split by level (scripts/extract_fillets.py)
+#          -> the fine-tuning recipe translate_ende_fillets_finetune
 #   synthetic_speech  espeak-ng (Debian) reading Brown sentences (needs brown and `apt-get install espeak-ng`):
 #          scripts/make_synthetic_speech.py -> synthetic_speech/ -> the speech_synthetic_tiny recipe
 #
@@ -25,11 +28,11 @@ datasets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) datasets+=("$1"); shift ;;
   esac
 done
-[[ ${#datasets[@]} -eq 0 ]] && datasets=(bible brown bbc librivox)
+[[ ${#datasets[@]} -eq 0 ]] && datasets=(bible brown bbc librivox fillets)
 
 mkdir -p "$out"
 work="$(mktemp -d)"
@@ -102,6 +105,17 @@ fetch_librivox() {
   echo "librivox: wrote $target ($(ls "$target"/*.wav | wc -l) clips)"
 }
 
+fetch_fillets() {
+  local target="$out/fillets"
+  if [[ -d "$target" ]]; then
+    echo "fillets: $target already there"
+    return
+  fi
+  echo "fillets: downloading Debian's fillets-ng-data (apt-get download, no root needed)"
+  (cd "$work" && apt-get download fillets-ng-data >/dev/null && dpkg -x fillets-ng-data_*.deb deb)
+  python "$(dirname "$0")/extract_fillets.py" "$work/deb/usr/share/games/fillets-ng/script" "$target"
+}
+
 fetch_synthetic_speech() {
   local target="$out/synthetic_speech"
   if [[ -d "$target" ]]; then
@@ -120,8 +134,9 @@ for name in "${datasets[@]}"; do
     brown) fetch_brown ;;
     bbc) fetch_bbc ;;
     librivox) fetch_librivox ;;
+    fillets) fetch_fillets ;;
     synthetic_speech) fetch_synthetic_speech ;;
-    *) echo "fetch_local_data.sh: unknown data set '$name' (known: bible, brown, bbc, librivox, synthetic_speech)" >&2
+    *) echo "fetch_local_data.sh: unknown data set '$name' (known: bible, brown, bbc, librivox, fillets, synthetic_speech)" >&2
        exit 2 ;;
   esac
 done
