@@ -88,3 +88,31 @@ def test_what_cannot_be_mapped_is_one_line(pretrained, tmp_path):
         compose(tiny([f"init_from={pretrained}", f"ckpt_path={pretrained}"]), tmp_path / "both")
     with pytest.raises(T2TUserError, match="does not exist"):
         compose(tiny([f"init_from={tmp_path / 'missing.ckpt'}"]), tmp_path / "missing")
+
+
+def test_a_classifier_with_other_classes_gets_a_new_head_and_keeps_its_body(tmp_path):
+    from t2t_torch import model as model_class
+    from t2t_torch.spec import ProblemSpec, class_label_feature, symbol_feature
+
+    hparams = {"hidden_size": 16, "num_heads": 2, "filter_size": 32, "num_hidden_layers": 1}
+
+    def classifier(classes):
+        spec = ProblemSpec(features={"inputs": symbol_feature(20), "targets": class_label_feature(classes)})
+        return model_class("transformer_encoder")(hparams, spec)
+
+    torch.manual_seed(0)
+    five = classifier(5)
+    path = tmp_path / "five.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in five.state_dict().items()}, "global_step": 9,
+                "hyper_parameters": {"model_name": "transformer_encoder"}}, path)
+    three = classifier(3)
+    fresh = {k: v.clone() for k, v in three.state_dict().items()}
+    report = warm_start(three, "transformer_encoder", path, {}, {"targets"})
+    head = [k for k in report.initialized if k.startswith("targets_modality.")]
+    assert head and not report.mapped and not report.unused
+    state = three.state_dict()
+    for key in head:
+        torch.testing.assert_close(state[key], fresh[key])  # a new head, as initialised
+    for key in report.copied:
+        torch.testing.assert_close(state[key], five.state_dict()[key])
+    assert any(k.startswith("body.") for k in report.copied)
