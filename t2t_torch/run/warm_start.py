@@ -101,7 +101,14 @@ def warm_start(model: torch.nn.Module, model_name: str, path: str | Path, new_en
     old = {k[len("model."):]: v for k, v in (checkpoint.get("state_dict") or {}).items() if k.startswith("model.")}
     if not old:
         raise T2TUserError(f"init_from '{path}' holds no model weights: pass a checkpoint written by t2t-train")
-    old_encoders = stored_encoders(checkpoint, path) or unpinned_encoders(saved)
+    old_encoders: dict[str, Any] | None = None  # read only when a vocabulary changed
+
+    def old_encoder(feature: str) -> Any | None:
+        nonlocal old_encoders
+        if old_encoders is None:
+            old_encoders = stored_encoders(checkpoint, path) or unpinned_encoders(saved)
+        return old_encoders.get(feature)
+
     state = model.state_dict()
     report = WarmStartReport()
     for name, tensor in state.items():
@@ -118,8 +125,8 @@ def warm_start(model: torch.nn.Module, model_name: str, path: str | Path, new_en
             report.initialized.append(name)  # another number of classes: a new head
             continue
         if feature is not None and source.dim() == tensor.dim() and source.shape[1:] == tensor.shape[1:] \
-                and feature in new_encoders and feature in old_encoders:
-            mapping = token_rows(new_encoders[feature], old_encoders[feature], tensor.shape[0], source.shape[0])
+                and feature in new_encoders and old_encoder(feature) is not None:
+            mapping = token_rows(new_encoders[feature], old_encoder(feature), tensor.shape[0], source.shape[0])
             merged = tensor.clone()
             new_ids = torch.tensor(list(mapping), dtype=torch.long)
             old_ids = torch.tensor(list(mapping.values()), dtype=torch.long)
