@@ -179,6 +179,11 @@ class ExampleDataset(torch.utils.data.Dataset):
             out[name] = rows if feature.is_variable_length else rows[0]
         return out
 
+    def stored_rows(self, feature: str) -> np.ndarray:
+        """Every example's rows of `feature`, concatenated (a memory map in the storage dtype; for whole-split
+        statistics such as vocabulary use)."""
+        return self.arrays[feature][0]
+
     def feature_lengths(self, feature: str) -> np.ndarray:
         """Rows per example of `feature` (1 for fixed-shape features)."""
         return np.diff(self.arrays[feature][1])

@@ -58,8 +58,7 @@ def histogram_lines(lengths: np.ndarray, bins: int = 10) -> list[str]:
 
 def vocabulary_use(dataset: Any, name: str, feature: FeatureSpec, encoder: Any | None) -> dict[str, float]:
     """Ids of the vocabulary the split uses, its tokens, and the share of tokens that are single characters."""
-    data = dataset.arrays[name][0]
-    ids = np.asarray(data).reshape(-1).astype(np.int64)
+    ids = np.asarray(dataset.stored_rows(name)).reshape(-1).astype(np.int64)
     ids = ids[(ids != PAD_ID) & (ids != EOS_ID)]
     used = np.unique(ids)
     out = {"tokens": float(len(ids)), "ids_used": float(len(used)), "vocab_size": float(feature.vocab_size)}
@@ -103,7 +102,7 @@ def inspect_split(problem: Any, data_dir: str | Path, split: str, num_examples: 
         shown.append(lines)
     report: dict[str, Any] = {"examples": len(dataset), "lengths": {}, "vocabulary": {}, "shown": shown}
     for name, feature in features.items():
-        if feature.is_variable_length and len(dataset):
+        if feature.is_variable_length and len(dataset) and hasattr(dataset, "feature_lengths"):
             lengths = dataset.feature_lengths(name)
             summary = report["lengths"][name] = length_summary(lengths)
             unit = "frames" if feature.modality == "audio_spectral" else "ids, EOS included" if feature.append_eos \
@@ -111,7 +110,7 @@ def inspect_split(problem: Any, data_dir: str | Path, split: str, num_examples: 
             print(f"\n{name} length ({unit}): "
                   + ", ".join(f"{k} {v:g}" for k, v in summary.items()))
             print("\n".join(histogram_lines(lengths)))
-        if feature.modality == "symbol" and len(dataset):
+        if feature.modality == "symbol" and len(dataset) and hasattr(dataset, "stored_rows"):
             use = report["vocabulary"][name] = vocabulary_use(dataset, name, feature, encoders.get(name))
             single = (f"; {100 * use['single_character_share']:.1f}% of them single characters"
                       if "single_character_share" in use else "")
