@@ -6,7 +6,8 @@ t2t-trainer, t2t-eval and t2t-datagen; `t2t-inspect` shows a problem's data, run
 Before Hydra starts, the entry point imports `usr_dir=...` (its registrations and its `conf/`), publishes every
 registered problem as a `problem=` option, and composes the config once so that a bad name or override ends in
 one line naming the fix (exit status 2) rather than a traceback. Errors the user can fix (`T2TUserError`) raised
-while running are reported the same way. A run stopped by SIGTERM (its last.ckpt saved) exits with status 143.
+while running are reported the same way. A run stopped by SIGTERM or SIGINT (its last.ckpt saved) exits with status
+143 or 130.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _report_errors(program: str, run: Callable[[], Any]) -> Any:
         _fail(error, program)
     except StoppedBySignal as stopped:
         print(f"{program}: {stopped}", file=sys.stderr)
-        sys.exit(StoppedBySignal.EXIT_STATUS)
+        sys.exit(stopped.exit_status)  # 143 after SIGTERM, 130 after SIGINT
 
 
 @hydra.main(config_path="pkg://t2t_torch.conf", config_name="train", version_base="1.3")

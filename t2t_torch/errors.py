@@ -34,15 +34,23 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 
 class StoppedBySignal(Exception):
-    """Training stopped on SIGTERM after saving `last.ckpt`; the CLI exits with `EXIT_STATUS` (128 + SIGTERM, the
-    shell's convention) so that schedulers and scripts can tell a preempted run from a finished one."""
+    """Training stopped on SIGTERM (preemption, `kill`) or SIGINT (Ctrl-C) after saving `last.ckpt`. The CLI exits
+    with `exit_status`, 128 + the signal's number as shells report it (143 for SIGTERM, 130 for SIGINT), so that
+    schedulers and scripts can tell an interrupted, resumable run from a finished one."""
 
-    EXIT_STATUS = 143
+    EXIT_STATUS = 143  # SIGTERM's, the status a preempted run reports
+    EXIT_STATUSES = {"SIGTERM": 143, "SIGINT": 130}
 
-    def __init__(self, step: int, checkpoint: str) -> None:
-        super().__init__(step, checkpoint)  # the arguments, so that it pickles (launchers ship exceptions)
+    def __init__(self, step: int, checkpoint: str, signal_name: str = "SIGTERM") -> None:
+        super().__init__(step, checkpoint, signal_name)  # the arguments, so that it pickles (launchers ship it)
         self.step = step
         self.checkpoint = checkpoint
+        self.signal_name = signal_name
+
+    @property
+    def exit_status(self) -> int:
+        return self.EXIT_STATUSES.get(self.signal_name, self.EXIT_STATUS)
 
     def __str__(self) -> str:
-        return f"stopped by SIGTERM at step {self.step}; saved {self.checkpoint}: run the same command again to resume"
+        return (f"stopped by {self.signal_name} at step {self.step}; saved {self.checkpoint}: run the same command"
+                " again to resume")

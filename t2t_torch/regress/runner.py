@@ -86,8 +86,9 @@ def run_seed(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
     rows = read_metrics(run_dir)
     value, step = final_value(rows, recipe.expected.metric)
     error = ""
-    if returncode == StoppedBySignal.EXIT_STATUS:
-        error = f"training was stopped by SIGTERM (exit status {returncode}): rerun with --resume to finish it"
+    if returncode in StoppedBySignal.EXIT_STATUSES.values():
+        signal_name = next(k for k, v in StoppedBySignal.EXIT_STATUSES.items() if v == returncode)
+        error = f"training was stopped by {signal_name} (exit status {returncode}): rerun with --resume to finish it"
         value = None
     elif returncode != 0:
         error = f"training exited with status {returncode}: {last_line(log_path)} (log: {log_path})"

@@ -7,6 +7,7 @@ can run it on a config composed with `hydra.compose`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
@@ -24,6 +26,7 @@ from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.checkpoints.resume_point import find_resume_point
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.t2t_module import T2TModule, identity_mismatch
@@ -33,6 +36,7 @@ from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.problem import Problem, check_data_dir
 from t2t_torch.report import print_final_metrics
 from t2t_torch.run.identity import first_differences
+from t2t_torch.run.run_lock import RunLock
 from t2t_torch.writable import same_file
 
 log = logging.getLogger(__name__)
@@ -73,9 +77,10 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
     monitor = stopping.get("monitor") or "eval/loss"  # the best checkpoint follows the early-stopping metric
     mode = early_stopping_mode(stopping) if stopping.get("monitor") else "min"
     callbacks: list[L.Callback] = [
+        # No save_last and no version counter: last.ckpt has one writer (LastCheckpoint), and no file is ever
+        # renamed to -v<N>, which a resume would not find (callbacks/last_checkpoint.py).
         ModelCheckpoint(dirpath=checkpoints, filename="best-{step}", monitor=monitor, mode=mode, save_top_k=1,
-                        save_last=True, auto_insert_metric_name=False),
-        LastCheckpoint(checkpoints / "last.ckpt"),
+                        save_last=False, auto_insert_metric_name=False, enable_version_counter=False),
         NonFiniteLossGuard(),
         RngState(),
         *early_stopping_callback(stopping),
@@ -84,7 +89,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
     ]
     if cfg.get("keep_checkpoint_max", 0) > 0:  # T2T's flag: one checkpoint per validation, for t2t-avg-checkpoints
         callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="step-{step}", monitor="step", mode="max",
-                                         save_top_k=cfg.keep_checkpoint_max, auto_insert_metric_name=False))
+                                         save_top_k=cfg.keep_checkpoint_max, auto_insert_metric_name=False,
+                                         enable_version_counter=False))
+    callbacks.append(LastCheckpoint(checkpoints / "last.ckpt"))  # after the ModelCheckpoints: records their choice
     if trainer_args.get("enable_progress_bar", True) is not False:
         callbacks.append(RichProgressBar())
     loggers = instantiate_entries(cfg.get("logger"), "logger")
@@ -95,19 +102,29 @@ def build_trainer(cfg: DictConfig, output_dir: Path, extra_callbacks: list[L.Cal
 
 
 def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> Path | None:
-    """The run dir's own last.ckpt when it has one (the run resumes: "run the same command again"), else an
-    explicit `ckpt_path` (which so starts a run directory), else None. The run dir's last.ckpt must be of this very
-    run (`check_same_run`), since training writes over it; with `resume=false` it is refused."""
-    last = output_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
+    """The run dir's newest valid checkpoint when it has one (the run resumes: "run the same command again";
+    checkpoints/resume_point.py), else an explicit `ckpt_path` (which so starts a run directory), else None. The
+    run dir's checkpoint must be of this very run (`check_same_run`), since training writes over it; with
+    `resume=false` it is refused."""
+    folder = output_dir / "checkpoints"
+    point = find_resume_point(folder)
+    if point.path is None and point.skipped:
+        reasons = "; ".join(f"{path.name}: {reason}" for path, reason in point.skipped.items())
+        raise T2TUserError(f"run directory '{output_dir}' holds no readable checkpoint ({reasons}): move them aside"
+                           f" (mv {folder} {folder}.unreadable) to start this run again, or pass"
+                           " hydra.run.dir=<another folder>")
+    if point.path is not None:
         if not cfg.get("resume", True):
-            raise T2TUserError(f"run directory '{output_dir}' already holds checkpoints/last.ckpt, which this run would"
-                               " overwrite: pass resume=true to continue it, or hydra.run.dir=<another folder>")
-        check_same_run(last, cfg)
-        if cfg.get("ckpt_path") and not same_file(Path(cfg.ckpt_path).expanduser(), last):
+            raise T2TUserError(f"run directory '{output_dir}' already holds checkpoints/{point.path.name}, which"
+                               " this run would overwrite: pass resume=true to continue it, or"
+                               " hydra.run.dir=<another folder>")
+        check_same_run(point.path, cfg)
+        if (choice := point.describe_choice()) is not None:
+            log.warning("%s: %s", output_dir, choice)
+        if cfg.get("ckpt_path") and not same_file(Path(cfg.ckpt_path).expanduser(), point.path):
             log.warning("Resuming from the run's own %s, not from ckpt_path=%s (that one started this run); to start"
-                        " again from it, pass hydra.run.dir=<another folder>", last, cfg.ckpt_path)
-        return last
+                        " again from it, pass hydra.run.dir=<another folder>", point.path, cfg.ckpt_path)
+        return point.path
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path).expanduser()
         load_checkpoint_file(path, mmap=True)  # a missing or unreadable file: one line before any data is prepared
@@ -159,12 +176,19 @@ def check_checkpoint_matches(path: Path, module: T2TModule) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train as configured; returns the final eval metrics (e.g. {"eval/accuracy_per_sequence": 0.99, ...}).
-    Raises `StoppedBySignal` after SIGTERM (last.ckpt saved: the same call again resumes)."""
+    Raises `StoppedBySignal` after SIGTERM or SIGINT (last.ckpt saved: the same call again resumes), and a one-line
+    `T2TUserError` when another process trains in the same run directory (run/run_lock.py)."""
     started = time.monotonic()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg, output_dir)  # before any work: a run dir of another run is refused
     output_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(output_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext()
+    with lock:  # one training process per run directory
+        return _train_locked(cfg, output_dir, started)
+
+
+def _train_locked(cfg: DictConfig, output_dir: Path, started: float) -> dict[str, float]:
+    ckpt_path = resolve_ckpt_path(cfg, output_dir)  # before any work: a run dir of another run is refused
     problem = build_problem(cfg)
     datamodule = build_datamodule(cfg, problem)
     problem.generate_data(datamodule.data_dir)  # vocabularies size the model; file locks make this DDP-safe
@@ -179,19 +203,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         warm_start_module(cfg, module, problem, datamodule.data_dir)
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
     trainer = build_trainer(cfg, output_dir, bleu_eval_callbacks(cfg))
+    last = next(c for c in trainer.callbacks if isinstance(c, LastCheckpoint))
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
-        raise StoppedBySignal(trainer.global_step, str(output_dir / "checkpoints" / "last.ckpt")) from None
+        raise StoppedBySignal(trainer.global_step, str(last.path), last.received_signal) from None
     metrics: dict[str, float] = {}
     if cfg.get("eval_at_end", True) and not trainer.fast_dev_run and trainer.limit_val_batches != 0:
         try:
             results = trainer.validate(module, datamodule=datamodule, verbose=False)
         except SIGTERMException:  # training is complete and saved; only the final evaluation is missing
-            raise StoppedBySignal(trainer.global_step, str(output_dir / "checkpoints" / "last.ckpt")) from None
+            raise StoppedBySignal(trainer.global_step, str(last.path)) from None
         metrics = {k: float(v) for k, v in results[0].items()} if results else {}
     metrics["padding_fraction"] = datamodule.padding_fraction()
     if trainer.is_global_zero:
         print_final_metrics(metrics, output_dir, steps=trainer.global_step, seconds=time.monotonic() - started)
     return metrics
-
