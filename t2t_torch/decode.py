@@ -6,10 +6,23 @@ to decode and how:
 
     python decode.py ckpt_path=RUN/checkpoints/last.ckpt                       # the dev split + BLEU and chrF
     python decode.py ckpt_path=... decode.split=test decode.to_file=DIR       # DIR/{decodes,references,inputs}.txt
+    python decode.py ckpt_path=... decode.split=dev decode.to_file=dev.b4.txt # dev.b4{,.references,.inputs}.txt
     python decode.py ckpt_path=... decode.from_file=in.txt decode.to_file=out.txt [decode.reference=ref.txt]
     python decode.py ckpt_path=... decode.interactive=true                    # a REPL on stdin; q quits
     python decode.py ckpt_path=... decode.beam_size=4 decode.alpha=0.6 decode.return_beams=true
     python decode.py ckpt_path=RUN/best                                        # the run's best-<step>.ckpt
+    python decode.py ckpt_path=... decode.score_file=pairs.tsv                # log p(target | source) per line
+
+Decoding a split writes the decodes, the references and the inputs. `decode.to_file` names either a folder (a name
+without a suffix, or a folder that exists; by default the run dir), which gets `decodes.txt`, `references.txt` and
+`inputs.txt`, or, when its name ends in a suffix such as `.txt`, the decodes file itself, with the references and
+inputs beside it: `dev.beam4.txt` -> `dev.beam4.txt`, `dev.beam4.references.txt`, `dev.beam4.inputs.txt`. As the
+decodes file has always been, outputs that exist already are rewritten; one that is a folder is refused before decoding.
+
+`decode.score_file` is a TSV of source<TAB>target lines; each line's score is the natural log-probability of the
+target given the source (summed over its tokens and eos). With a language model (decoder-only, no inputs) the source
+is the prompt: the target is read as its continuation (after one space, unless the source ends or the target begins
+with whitespace), as decoding continues a prompt, and only the target's tokens are scored.
 
 Decoding a file writes exactly one output line per input line, in input order (with `return_beams`, every beam
 best first, tab-separated, each followed by its score unless `decode.write_beam_scores=false`); empty,
@@ -59,7 +72,7 @@ def decode(cfg: DictConfig) -> dict[str, float]:
         raise T2TUserError("no checkpoint given: pass ckpt_path=<run dir>/checkpoints/last.ckpt")
     config = decode_config(cfg)
     options = cfg.decode
-    job, folder, scoring = None, None, None
+    job, split_outputs, scoring = None, None, None
     if options.get("score_file"):
         if options.from_file or options.interactive or options.reference:
             raise T2TUserError("decode.score_file scores given pairs: pass it without decode.from_file,"
@@ -70,8 +83,10 @@ def decode(cfg: DictConfig) -> dict[str, float]:
         to_file = Path(options.to_file) if options.to_file else Path(cfg.output_dir) / "decodes.txt"
         job = FileJob.check(Path(options.from_file), to_file, options.reference)
     elif not options.interactive:
-        folder = check_split_folder(Path(options.to_file) if options.to_file else Path(cfg.output_dir))
-    translator = Translator.from_checkpoint(resolve_checkpoint(cfg.ckpt_path), data_dir=cfg.get("data_dir"),
+        split_outputs = check_split_outputs(Path(options.to_file)) if options.to_file else \
+            SplitOutputs.in_folder(check_split_folder(Path(cfg.output_dir)))
+    translator = Translator.from_checkpoint(resolve_checkpoint(cfg.ckpt_path, key="ckpt_path"),
+                                            data_dir=cfg.get("data_dir"),
                                             device=cfg.get("device", "cpu"))
     if scoring is not None:
         return scoring.run(translator, config)
@@ -79,7 +94,7 @@ def decode(cfg: DictConfig) -> dict[str, float]:
         return interactive(translator, config, io.TextIOWrapper(sys.stdin.buffer, errors="replace"), sys.stdout)
     if job is not None:
         return job.run(translator, config)
-    return decode_split(translator, config, options.split, options.num_samples, folder)
+    return decode_split(translator, config, options.split, options.num_samples, split_outputs)
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,26 @@ def decode_file(translator: Translator, config: DecodeConfig, from_file: Path, t
 
 
 SPLIT_FILES = ("decodes.txt", "references.txt", "inputs.txt")
+SIBLINGS = ("references", "inputs")  # beside a decodes file X.txt: X.references.txt, X.inputs.txt
+
+
+@dataclass(frozen=True)
+class SplitOutputs:
+    """Where split decoding writes the decodes, the references and the inputs."""
+
+    decodes: Path
+    references: Path
+    inputs: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> SplitOutputs:
+        return cls(*(folder / name for name in SPLIT_FILES))
+
+    @classmethod
+    def beside(cls, decodes: Path) -> SplitOutputs:
+        """`dev.beam4.txt` -> itself, `dev.beam4.references.txt`, `dev.beam4.inputs.txt`."""
+        stem, suffix = decodes.name[:-len(decodes.suffix)], decodes.suffix
+        return cls(decodes, *(decodes.with_name(f"{stem}.{sibling}{suffix}") for sibling in SIBLINGS))
 
 
 def check_split_folder(folder: Path) -> Path:
@@ -190,9 +225,23 @@ def check_split_folder(folder: Path) -> Path:
     return folder
 
 
+def check_split_outputs(to_file: Path) -> SplitOutputs:
+    """The outputs of split decoding for `decode.to_file` (see the module docstring: a name with a suffix that is
+    not an existing folder is the decodes file, anything else the folder), checked before anything is decoded."""
+    to_file = to_file.expanduser()
+    if not to_file.suffix or to_file.is_dir():
+        return SplitOutputs.in_folder(check_split_folder(to_file))
+    outputs = SplitOutputs.beside(to_file)
+    for path in (outputs.decodes, outputs.references, outputs.inputs):
+        check_output_file(path, "decode.to_file")
+    return outputs
+
+
 def decode_split(translator: Translator, config: DecodeConfig, split: str, num_samples: int,
-                 folder: Path) -> dict[str, float]:
-    """Decode (the first `num_samples` of) a split of the problem; write decodes, references and inputs; score."""
+                 folder: Path | SplitOutputs) -> dict[str, float]:
+    """Decode (the first `num_samples` of) a split of the problem; write decodes, references and inputs (into
+    `folder`, or where `SplitOutputs` says); score."""
+    outputs = folder if isinstance(folder, SplitOutputs) else SplitOutputs.in_folder(folder)
     problem, data_dir = translator.problem, translator.data_dir
     if problem is None or data_dir is None:
         raise T2TUserError("this translator knows no problem data: pass data_dir=<the data_dir of the training run>")
@@ -205,22 +254,21 @@ def decode_split(translator: Translator, config: DecodeConfig, split: str, num_s
     encoders = translator.encoders
     if translator.is_classifier:  # labels: the argmax class of each example, by name
         labels = translator.classify_examples([e["inputs"] for e in examples], config.batch_size)
-        outputs = [[(label, None)] for label in labels]
+        hypotheses = [[(label, None)] for label in labels]
         references = [translator.label_name(int(e["targets"])) for e in examples]
     else:
-        hypotheses = translator.decode_ids([e["inputs"].tolist() for e in examples], config)
-        outputs = [[(encoders["targets"].decode(ids), score) for ids, score in beams] for beams in hypotheses]
+        decoded = translator.decode_ids([e["inputs"].tolist() for e in examples], config)
+        hypotheses = [[(encoders["targets"].decode(ids), score) for ids, score in beams] for beams in decoded]
         references = [encoders["targets"].decode(e["targets"]) for e in examples]
     seconds = time.perf_counter() - started
     inputs = [encoders["inputs"].decode(e["inputs"]) if "inputs" in encoders else f"<{translator.spec.inputs.modality}>"
               for e in examples]
-    decodes = write_text_lines(folder / SPLIT_FILES[0],
-                               [output_line(o, config, translator.is_classifier) for o in outputs])
-    write_text_lines(folder / SPLIT_FILES[1], [format_output(r) for r in references])
-    write_text_lines(folder / SPLIT_FILES[2], [format_output(i) for i in inputs])
+    decodes = write_text_lines(outputs.decodes, [output_line(h, config, translator.is_classifier) for h in hypotheses])
+    write_text_lines(outputs.references, [format_output(r) for r in references])
+    write_text_lines(outputs.inputs, [format_output(i) for i in inputs])
     print(f"Decoded {count} examples of {problem.name}/{split}")
     metrics = report_speed(count, seconds, decodes)
-    return metrics | report_scores([o[0][0] for o in outputs], references, translator.decode_metrics)
+    return metrics | report_scores([h[0][0] for h in hypotheses], references, translator.decode_metrics)
 
 
 def output_line(beams: list[tuple[str, float | None]], config: DecodeConfig, is_classifier: bool) -> str:

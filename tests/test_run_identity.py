@@ -8,10 +8,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from helpers import compose, tiny
+from t2t_torch.checkpoints.run_identity import first_differences
 from t2t_torch.errors import T2TUserError
 from t2t_torch.run.config_check import _compose
 from t2t_torch.run.config_store import register_configs
-from t2t_torch.run.identity import first_differences
 from t2t_torch.run.train import train
 
 

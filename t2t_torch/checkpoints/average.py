@@ -12,11 +12,19 @@ checkpoint. The output holds the averaged `state_dict` with the newest checkpoin
 stored vocabulary (no optimizer state: it is for decoding and evaluation, not for resuming) and is written
 atomically, with the usual file mode. Checkpoints of another model, model hparams, problem (name or settings) or
 vocabulary (sha256) are refused with one line, even when their weights' shapes match.
+
+Averaging is for checkpoints of one run (T2T averaged the last N of one training). Two checkpoints are of one run
+when their run identity is equal: the composed config each stores (`hyper_parameters.run_config`) less the keys a
+resumed run may change (`checkpoints/run_identity.py`: `trainer.max_steps`, logging, output paths, ...). Checkpoints of
+runs with another seed or other hparams are refused in one line naming both files and the first settings that
+differ, unless `--allow_different_runs` says that averaging them is meant (it is then logged). A checkpoint that
+stores no run config (written by hand or by an older t2t-torch) cannot be told apart: it is averaged, with a warning.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,9 +33,14 @@ from typing import Any
 import torch
 
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.checkpoints.run_identity import first_differences
 from t2t_torch.errors import T2TUserError
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
 from t2t_torch.models.t2t_module import identity_mismatch
+
+log = logging.getLogger(__name__)
+
+ALLOW_DIFFERENT_RUNS = "--allow_different_runs"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -81,18 +94,57 @@ def check_same_model(reference: Mapping[str, Any], other: Mapping[str, Any], ref
                            " pass checkpoints of one run")
 
 
-def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
-    """The averaged checkpoint of `paths` (oldest first; the last one is the newest)."""
+def run_config(checkpoint: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The composed config a checkpoint stores (`hyper_parameters.run_config`), or None when it stores none."""
+    config = (checkpoint.get("hyper_parameters") or {}).get("run_config")
+    return config if isinstance(config, Mapping) and config else None
+
+
+def run_differences(reference: Mapping[str, Any], other: Mapping[str, Any]) -> list[str] | None:
+    """The first run-identity settings in which `other` differs from `reference` ('seed: 1 vs 2'; [] when both are
+    of one run), or None when either stores no run config (then nobody can tell)."""
+    saved, current = run_config(other), run_config(reference)
+    if saved is None or current is None:
+        return None
+    return first_differences(saved, current)
+
+
+def check_same_run(reference: Mapping[str, Any], other: Mapping[str, Any], ref_path: Path, path: Path,
+                   allow_different_runs: bool = False) -> None:
+    """One line when `other` is a checkpoint of another run than `reference`, unless `allow_different_runs` (then a
+    warning); nothing when that cannot be told (a checkpoint without a stored run config)."""
+    differences = run_differences(reference, other)
+    if not differences:
+        return
+    if not allow_different_runs:
+        raise T2TUserError(f"cannot average '{path}' with '{ref_path}': they are checkpoints of different runs"
+                           f" ({'; '.join(differences)}): pass checkpoints of one run, or {ALLOW_DIFFERENT_RUNS}"
+                           " if averaging different runs is meant")
+    log.warning("averaging '%s' with '%s', a checkpoint of another run (%s), as %s says", path, ref_path,
+                "; ".join(differences), ALLOW_DIFFERENT_RUNS)
+
+
+def average_checkpoints(paths: Sequence[Path], allow_different_runs: bool = False) -> dict[str, Any]:
+    """The averaged checkpoint of `paths` (oldest first; the last one is the newest); checkpoints of other runs are
+    refused unless `allow_different_runs` (see the module docstring)."""
     newest_path = paths[-1]
     newest = load(newest_path)
     if not isinstance(newest.get("state_dict"), Mapping):
         raise T2TUserError(f"'{newest_path}' holds no state_dict: pass checkpoints written by t2t-train")
     sums = {k: v.to(torch.float64, copy=True) for k, v in newest["state_dict"].items() if v.is_floating_point()}
+    unknown = [newest_path] if run_config(newest) is None else []  # stores no run config
     for path in paths[:-1]:
         checkpoint = load(path)
         check_same_model(newest, checkpoint, newest_path, path)
+        check_same_run(newest, checkpoint, newest_path, path, allow_different_runs)
+        if run_config(checkpoint) is None:
+            unknown.append(path)
         for key in sums:
             sums[key] += checkpoint["state_dict"][key].to(torch.float64)
+    if unknown and len(paths) > 1:
+        log.warning("%s stores no run config (written by hand or by an older t2t-torch): whether all %d"
+                    " checkpoints are of one run cannot be told; averaged anyway", ", ".join(map(str, unknown)),
+                    len(paths))
     state_dict = {k: (sums[k] / len(paths)).to(v.dtype) if k in sums else v.clone()
                   for k, v in newest["state_dict"].items()}
     kept = {k: newest[k] for k in ("hyper_parameters", "global_step", "epoch", "pytorch-lightning_version",
@@ -115,7 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=8, help="how many of the newest checkpoints to average (8)")
     parser.add_argument("--output_path", default=None,
                         help="the averaged .ckpt (default: RUN/avg/avg-lastN-stepS.ckpt)")
+    parser.add_argument(ALLOW_DIFFERENT_RUNS, "--allow-different-runs", action="store_true",
+                        help="average checkpoints of different runs (another seed or other hparams) too; by default"
+                             " they are refused")
     args = parser.parse_args(argv)
+    logging.basicConfig(format="t2t-avg-checkpoints: %(levelname)s: %(message)s")  # unless logging is set up
     try:
         if args.n < 1:
             raise T2TUserError(f"--n must be >= 1, got {args.n}")
@@ -127,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output = default_output(args.paths, args.n, steps[-1])
         if output.resolve() in {p.resolve() for p in paths}:
             raise T2TUserError(f"--output_path '{output}' is one of the inputs: pass another --output_path")
-        AtomicCheckpointIO().save_checkpoint(average_checkpoints(paths), output)
+        AtomicCheckpointIO().save_checkpoint(average_checkpoints(paths, args.allow_different_runs), output)
     except T2TUserError as error:
         print(f"t2t-avg-checkpoints: error: {error}", file=sys.stderr)
         return 2

@@ -3,6 +3,8 @@
 It dispatches on the model's family: an encoder-decoder decodes each input line; a decoder-only language model
 continues each line as a prompt (no EOS appended; `sampling_method=random` with `sampling_temp`,
 `sampling_keep_top_k`, `sampling_keep_top_p` samples); a classifier returns the argmax label of each line.
+`score` gives each (source, target) pair log p(target | source); for a language model the source is the prompt
+the target continues, as in decoding, and only the target's tokens are scored.
 
 Ports the inner loop of T2T's `decode_from_file` / `decode_interactively`: inputs are encoded with the problem's
 `feature_encoders`, sorted by length (longest first) and decoded in batches, and the outputs are put back in input
@@ -31,12 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from t2t_torch import registry
 from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
-from t2t_torch.decoding.scoring import sequence_log_probs
+from t2t_torch.decoding.scoring import pad, sequence_log_probs
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS
@@ -173,6 +176,32 @@ def decode_sequences(model: nn.Module, sequences: Sequence[Sequence[Any]], vocab
                                                                            device)]
 
 
+def continuation(prompt: str, text: str) -> str:
+    """`text` as the continuation of `prompt`: after one space, unless one of them already has whitespace there (a
+    prompt is continued as written, so `text`'s tokens are those it has in the joined text)."""
+    return text if not prompt or prompt[-1].isspace() or text[:1].isspace() else f" {text}"
+
+
+@torch.inference_mode()
+def prompted_log_probs(model: nn.Module, prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int]],
+                       pad_id: int = 0, batch_size: int = 32, device: torch.device | str = "cpu") -> list[float]:
+    """A decoder-only model's log-probability of each target given its prompt: the sum over the target's tokens of
+    log p(token | prompt, previous target tokens), from one teacher-forced pass over prompt + target (natural log,
+    float32, eval mode)."""
+    model.eval()
+    scores: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        rows = list(zip(prompts[start:start + batch_size], targets[start:start + batch_size], strict=True))
+        sequences = pad([[*prompt, *target] for prompt, target in rows], pad_id, device)
+        log_probs = F.log_softmax(model.decode(sequences).float(), dim=-1)
+        token = log_probs.gather(-1, sequences.unsqueeze(-1)).squeeze(-1)
+        scored = torch.zeros_like(sequences, dtype=torch.bool)
+        for row, (prompt, target) in enumerate(rows):
+            scored[row, len(prompt):len(prompt) + len(target)] = True
+        scores += torch.where(scored, token, torch.zeros_like(token)).sum(-1).tolist()
+    return scores
+
+
 def collate_inputs(model: nn.Module, sequences: list[Sequence[Any]]) -> torch.Tensor:
     """One padded batch of inputs: token ids (prompts of a decoder-only model too), or what the model's inputs
     modality collates (e.g. audio frames (B, T, bins))."""
@@ -271,13 +300,16 @@ class Translator:
 
     def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> list[float]:
         """Per (source, target) pair, the log-probability of the target given the source (natural log, summed over
-        the target's tokens and its eos; T2T's --score_file). Sources longer than the model's max length are
-        truncated as for decoding; a pair that does not encode is a one-line error naming it."""
+        the target's tokens and its eos; T2T's --score_file). For a language model (decoder-only) the source is a
+        prompt and the target its continuation (`continuation`): one sequence, of which only the target's tokens are
+        scored. Sources longer than the model's max length are truncated as for decoding; a pair that does not
+        encode is a one-line error naming it."""
+        prompted = self.model.family == "decoder"
         sources, stats = self.encode_inputs([source for source, _ in pairs], self.max_input_length)
         targets = []
         for number, ((source, target), ids) in enumerate(zip(pairs, sources, strict=True), start=1):
             try:
-                target_ids = self.encoders["targets"].encode(target)
+                target_ids = self.encoders["targets"].encode(continuation(source, target) if prompted else target)
             except ValueError as error:
                 raise T2TUserError(f"pair {number}: the target does not encode ({error})") from None
             if ids is None or not target_ids:
@@ -285,8 +317,10 @@ class Translator:
                 raise T2TUserError(f"pair {number}: the source or the target does not encode ({reason})")
             targets.append([*target_ids, EOS_ID])
         stats.warn(self.max_input_length)
-        return sequence_log_probs(self.model, sources, targets, int(self.spec.targets.pad_value), batch_size,
-                                  self.device)
+        pad_id = int(self.spec.targets.pad_value)
+        if prompted:
+            return prompted_log_probs(self.model, sources, targets, pad_id, batch_size, self.device)
+        return sequence_log_probs(self.model, sources, targets, pad_id, batch_size, self.device)
 
     def decode_ids(self, sequences: Sequence[Sequence[Any]], config: DecodeConfig
                    ) -> list[list[tuple[list[int], float]]]:

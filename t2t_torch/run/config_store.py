@@ -1,6 +1,6 @@
 """Hydra/OmegaConf registrations made before composing: one `problem=<name>` option per registered problem and its
 `_rev` twin (holding the problem's settings, `problem.<key>=...`, so a newly registered problem needs no YAML), and
-the `t2t_run_name` resolver that names run directories after the run's identity (`t2t_torch.run.identity`)."""
+the `t2t_run_name` resolver that names run directories after the run's identity (`checkpoints/run_identity.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
-from t2t_torch.run.identity import run_dir_name
+from t2t_torch.checkpoints.run_identity import run_dir_name
 
 
 def run_name(_root_: DictConfig) -> str:

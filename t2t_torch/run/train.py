@@ -27,6 +27,7 @@ from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.checkpoints.resume_point import find_resume_point
+from t2t_torch.checkpoints.run_identity import first_differences
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.t2t_module import T2TModule, identity_mismatch
@@ -35,7 +36,6 @@ from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.problem import Problem, check_data_dir
 from t2t_torch.report import print_final_metrics
-from t2t_torch.run.identity import first_differences
 from t2t_torch.run.run_lock import RunLock
 from t2t_torch.writable import same_file
 

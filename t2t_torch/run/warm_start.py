@@ -4,6 +4,11 @@
     python train.py problem=<in-domain problem> ... init_from=outputs/<pretraining run>/checkpoints/last.ckpt
     python train.py ... init_from=outputs/<pretraining run>/best        # its best checkpoint (checkpoints/best.py)
 
+`init_from` names one checkpoint file: a run directory is refused in one line that names the two checkpoints to
+pass instead, `<run>/checkpoints/last.ckpt` and `<run>/best` (a run keeps several: which one is meant is not
+guessed), and so is a path that does not exist (`checkpoints/best.py` `resolve_checkpoint`; `warm_start` itself
+names them as `init_from=...`). `ckpt_path` is another thing: it resumes a run instead of starting a new one.
+
 What may differ from the checkpoint, per parameter of the new model (`warm_start`):
 
 - the same name and shape: copied;
@@ -31,6 +36,7 @@ from typing import Any
 import torch
 
 from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
+from t2t_torch.checkpoints.best import resolve_checkpoint
 from t2t_torch.errors import T2TUserError
 from t2t_torch.models.checkpoint_vocabulary import stored_encoders
 from t2t_torch.spec import EOS_ID, PAD_ID
@@ -92,7 +98,8 @@ def unpinned_encoders(saved: dict[str, Any]) -> dict[str, Any]:
 
 def warm_start(model: torch.nn.Module, model_name: str, path: str | Path, new_encoders: dict[str, Any],
                class_label_features: set[str]) -> WarmStartReport:
-    """Load the weights of checkpoint `path` into `model` as the module docstring says."""
+    """Load the weights of checkpoint `path` (a file, or `<run>/best`) into `model` as the module docstring says."""
+    path = resolve_checkpoint(path, key="init_from")
     checkpoint = load_checkpoint_file(path)
     saved = checkpoint.get("hyper_parameters") or {}
     if saved.get("model_name") and saved["model_name"] != model_name:
