@@ -6,15 +6,19 @@ t2t-trainer, t2t-eval and t2t-datagen; `t2t-inspect` shows a problem's data, run
 Before Hydra starts, the entry point imports `usr_dir=...` (its registrations and its `conf/`), publishes every
 registered problem as a `problem=` option, and composes the config once so that a bad name or override ends in
 one line naming the fix (exit status 2) rather than a traceback. Errors the user can fix (`T2TUserError`) raised
-while running are reported the same way. A run stopped by SIGTERM or SIGINT (its last.ckpt saved) exits with status
-143 or 130.
+while running are reported the same way, and so is a full disk (or quota), wherever the write was (a checkpoint,
+TensorBoard's writer thread). With many processes (DDP), only global rank 0 prints the line; every process exits
+with status 2. A run stopped by SIGTERM or SIGINT (its last.ckpt saved) exits with status 143 or 130.
+`--cfg hydra --resolve` is printed here: Hydra's own cannot resolve a run directory named after the job's config.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +35,62 @@ _NO_PREFLIGHT_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--cfg", 
 log = logging.getLogger(__name__)
 
 
+DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
 def _fail(error: T2TUserError, program: str) -> None:
-    print(f"{program}: error: {error}", file=sys.stderr)
+    """Print `error` as one line, on global rank 0 only (one line, not one per process), and exit with status 2 on
+    every rank. Lightning computes the rank from the launcher's environment (torchrun, SLURM, its own launcher)."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        print(f"{program}: error: {error}", file=sys.stderr)
     sys.exit(2)
+
+
+def disk_full(error: BaseException | None) -> OSError | None:
+    """The OSError of a full disk or quota that `error` is, or was raised from or while handling; else None."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def disk_full_message(error: OSError, program: str) -> str:
+    """The one line for a full disk: what filled up, the file if the error names it, and what to do."""
+    where = f" while writing {error.filename}" if error.filename else ""
+    if program in ("t2t-datagen", "t2t-inspect"):
+        fix = "free some space or pass another data_dir; the data already prepared is kept"
+    else:
+        fix = "free some space or pass another output_dir/hydra.run.dir; checkpoints already written are kept"
+    return f"{DISK_FULL[error.errno]}{where}: {fix}"
+
+
+@contextlib.contextmanager
+def disk_full_in_threads(program: str) -> Iterator[None]:
+    """A thread that meets a full disk (TensorBoard's event writer) would print its traceback before the main thread
+    re-raises the same error on its next write and `_report_errors` reports it in one line: that traceback is held
+    back. Should the main thread finish without meeting it, the held error is reported at the end, never lost."""
+    held: list[OSError] = []
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        full = disk_full(args.exc_value)
+        if full is None:
+            previous(args)
+        else:
+            held.append(full)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
+    if held:
+        _fail(T2TUserError(disk_full_message(held[0], program)), program)
 
 
 def _preflight(config_name: str, program: str) -> None:
@@ -53,6 +110,8 @@ def _preflight(config_name: str, program: str) -> None:
                 if (conf := usr_conf_dir(value)) is not None:
                     search_path.append(conf)
         register_configs()
+        if "--resolve" in argv and _print_resolved_hydra_config(argv, config_name, search_path):
+            sys.exit(0)
         if search_path:  # next to the usr_dir= override: argparse refuses overrides after --config-name etc.
             at = next(i for i, a in enumerate(sys.argv) if a.startswith("usr_dir=")) + 1
             sys.argv.insert(at, f"hydra.searchpath=[{','.join(f'file://{p}' for p in search_path)}]")
@@ -65,6 +124,24 @@ def _preflight(config_name: str, program: str) -> None:
                 check_sweep_command(overrides, config_name, search_path)
     except T2TUserError as error:
         _fail(error, program)
+
+
+def _print_resolved_hydra_config(argv: list[str], config_name: str, search_path: list[Path]) -> bool:
+    """For `--cfg hydra --resolve [-p package]`, print the resolved hydra config (config_check.resolved_hydra_config)
+    and return True; False for any other command line."""
+    from hydra._internal.utils import get_args_parser
+
+    from t2t_torch.run.config_check import resolved_hydra_config
+
+    args = get_args_parser().parse_args(argv)  # Hydra's own command-line parser
+    if args.cfg != "hydra" or not args.resolve:
+        return False
+    if args.config_path or args.config_dir:
+        raise T2TUserError("--cfg hydra --resolve shows this program's own config: leave out --config-path and"
+                           " --config-dir, or leave out --resolve")
+    sys.stdout.write(resolved_hydra_config(args.overrides, args.config_name or config_name, search_path,
+                                           args.package))
+    return True
 
 
 def _is_sweep(argv: list[str]) -> bool:
@@ -80,6 +157,11 @@ def _report_errors(program: str, run: Callable[[], Any]) -> Any:
     except StoppedBySignal as stopped:
         print(f"{program}: {stopped}", file=sys.stderr)
         sys.exit(stopped.exit_status)  # 143 after SIGTERM, 130 after SIGINT
+    except Exception as error:
+        full = disk_full(error)
+        if full is None:
+            raise
+        _fail(T2TUserError(disk_full_message(full, program)), program)
 
 
 @hydra.main(config_path="pkg://t2t_torch.conf", config_name="train", version_base="1.3")
@@ -163,13 +245,13 @@ _program = "t2t-train"  # the name errors of the train task are reported under
 
 def train_main() -> None:
     _preflight("train", "t2t-train")
-    with job_logging():
+    with job_logging(), disk_full_in_threads("t2t-train"):
         _train_task()
 
 
 def inspect_main() -> None:
     _preflight("inspect", "t2t-inspect")
-    with job_logging():
+    with job_logging(), disk_full_in_threads("t2t-inspect"):
         _inspect_task()
 
 
@@ -186,7 +268,7 @@ def eval_main() -> None:
     _program = "t2t-eval"
     try:
         _preflight("train", "t2t-eval")
-        with job_logging():
+        with job_logging(), disk_full_in_threads("t2t-eval"):
             _train_task()
     finally:
         _program = "t2t-train"
@@ -194,7 +276,7 @@ def eval_main() -> None:
 
 def datagen_main() -> None:
     _preflight("datagen", "t2t-datagen")
-    with job_logging():
+    with job_logging(), disk_full_in_threads("t2t-datagen"):
         _datagen_task()
 
 

@@ -1,13 +1,17 @@
 """Check, before any work is done, that an output file or folder can be written there.
 
 A bad output path should cost one line naming the setting to change, not a traceback after training or decoding
-has run. Nothing is created here: the check walks up to the nearest existing folder. A path under a regular file
-fails for every user, root included; a folder without write permission fails for everyone but root.
+has run. Nothing is left behind here: the check walks up to the nearest existing folder. A path under a regular
+file fails for every user, root included; a folder without write permission fails for everyone but root. Where a
+folder would have to be created, a probe folder is made in the nearest existing one and removed at once: the
+permission bits do not tell everything (root may write anywhere by them, yet /proc, /sys or a full quota take no
+new folder, and Hydra would fail with a traceback making the run directory).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from t2t_torch.errors import T2TUserError
@@ -41,6 +45,12 @@ def _check_creatable(folder: Path, shown: Path, setting: str, fix: str) -> None:
         raise T2TUserError(f"{setting} '{shown}' {where}: {fix}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise T2TUserError(f"{setting} '{shown}' cannot be written ('{existing}' is not writable): {fix}")
+    if existing != folder:  # a folder will be made in `existing`: try it
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".t2t-probe-", dir=existing))
+        except OSError as error:
+            raise T2TUserError(f"{setting} '{shown}' cannot be created ('{existing}' takes no new folder:"
+                               f" {error.strerror or error}): {fix}") from None
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
