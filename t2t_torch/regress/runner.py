@@ -1,8 +1,8 @@
 """`t2t-regress` / `scripts/regress.py`: run known-result recipes and check each final metric against its band.
 
 T2T's README listed commands with the numbers they reach; this makes those numbers checked facts. Every recipe
-(`conf/experiment/<name>.yaml` with an `expected:` block, see `t2t_torch.regress.recipes`) runs through the real
-training entry point, one subprocess per seed,
+(`conf/experiment/<name>.yaml` with a band in `conf/known_results.yaml`, see `t2t_torch.regress.recipes`) runs
+through the real training entry point, one subprocess per seed,
 
     python train.py experiment=<name> seed=<s> hydra.run.dir=<report dir>/<name>/seed<s> [overrides]
 
@@ -118,7 +118,7 @@ def last_line(path: Path) -> str:
 
 
 def select_recipes(names: list[str], all_cpu: bool) -> list[Recipe]:
-    """The recipes named (each must exist and have expected:), plus every CPU-scale one with --all-cpu."""
+    """The recipes named (each must exist and have a known result), plus every CPU-scale one with --all-cpu."""
     if not names and not all_cpu:
         raise T2TUserError("name one or more recipes, or pass --all-cpu (t2t-regress --list lists them)")
     chosen = {r.name: r for r in cpu_recipes()} if all_cpu else {}
@@ -200,10 +200,11 @@ def run_and_print(recipe: Recipe, seed: int, options: RunOptions) -> SeedResult:
 
 
 def list_recipes() -> None:
-    """Print every experiment with its expected metric and band, scale, and whether the runner would skip it."""
+    """Print every experiment with its known result's metric and band, scale, and whether the runner would skip
+    it."""
     for name, recipe in sorted(all_recipes().items()):
         if recipe.expected is None:
-            print(f"{name:45s} (no expected: block; not a known result)")
+            print(f"{name:45s} (no known result)")
             continue
         expected = recipe.expected
         note = recipe.skip_reason()
@@ -217,10 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("items", nargs="*", metavar="RECIPE|KEY=VALUE",
                         help="recipes to run; KEY=VALUE items are Hydra overrides passed to every run"
                              " (e.g. data_dir=...)")
-    parser.add_argument("--all-cpu", action="store_true", help="run every CPU-scale recipe (expected.scale: cpu)")
+    parser.add_argument("--all-cpu", action="store_true", help="run every CPU-scale recipe (scale: cpu in its known"
+                        " result)")
     parser.add_argument("--seeds", help="comma-separated seeds (default: each recipe's first established seed)")
     parser.add_argument("--report-dir", type=Path, help="where runs and the report go (default outputs/regress/<time>)")
-    parser.add_argument("--usr-dir", help="a usr_dir whose conf/experiment/ recipes and registrations to use")
+    parser.add_argument("--usr-dir", help="a usr_dir whose conf/experiment/ recipes (their bands in"
+                        " conf/known_results.yaml) and registrations to use")
     parser.add_argument("--threads", type=int, help="CPU threads per training run (OMP_NUM_THREADS; 1 is fastest on a"
                         " busy machine)")
     parser.add_argument("--jobs", type=int, default=1, help="training runs at a time (default 1; with --threads,"

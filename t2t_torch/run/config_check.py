@@ -3,6 +3,8 @@
 Hydra's own messages for an unknown group option or key span several lines and end in a stack-trace hint; this
 composes the same config first (with the first value of every sweep) and reports, e.g.:
 `unknown hparams set 'transformer_tiy'. Did you mean: transformer_tiny? Run t2t-registry to list hparams sets.`
+The composed config is then checked (`check_composed`): settings that would fail late or train silently wrong (a
+run directory that cannot be made, a foreign checkpoint, a number out of range: range_checks.py) are one line too.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
+from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, flag_override, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from t2t_torch import registry
@@ -30,6 +32,7 @@ from t2t_torch.modalities import modality_config
 from t2t_torch.models.body import family_for
 from t2t_torch.models.t2t_model import OVERRIDE_KEYS
 from t2t_torch.registry import PACKAGE_CONF_DIR
+from t2t_torch.run.range_checks import check_batching, check_model_sizes, check_seed, check_trainer
 from t2t_torch.writable import check_output_folder
 
 GROUP_WORDS = {"problem": "problem", "model": "model", "hparams": "hparams set", "trainer": "trainer preset",
@@ -39,9 +42,13 @@ GROUP_WORDS = {"problem": "problem", "model": "model", "hparams": "hparams set",
 def first_choice_overrides(overrides: list[str], keep_hydra: bool = False) -> list[str]:
     """Overrides with every sweep (`a=1,2`, `range(...)`) replaced by its first value; hydra.* dropped unless
     `keep_hydra`. A sweep without values (`x=range(5,1)`) is a one-line error."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    parser = OverridesParser.create()
     out = []
-    for override in parsed:
+    for line in overrides:
+        try:
+            override = parser.parse_overrides([line])[0]
+        except OverrideParseException as error:
+            raise T2TUserError(unparsable_override(line, error)) from None
         if override.key_or_group.startswith("hydra") and not keep_hydra:
             continue
         if override.is_sweep_override():
@@ -53,6 +60,26 @@ def first_choice_overrides(overrides: list[str], keep_hydra: bool = False) -> li
         else:
             out.append(override.input_line)
     return out
+
+
+def unparsable_override(line: str, error: OverrideParseException) -> str:
+    """One line for an override Hydra's grammar cannot read. Inside quotes a value is plain text: letters outside
+    ASCII (`data_dir=/tmp/größe`) and characters the grammar gives a meaning (brackets, commas) are read there."""
+    key, equals, value = line.partition("=")
+    reason = str(error).strip().splitlines()[0]
+    if reason.startswith("LexerNoViableAltException"):
+        reason = "a character Hydra's override grammar cannot read"
+    if not equals:
+        return f"cannot read the override '{line}' ({reason}): pass key=value"
+    if not key.isascii():
+        return f"the key of the override '{line}' has characters outside ASCII: config keys are ASCII, check it"
+    escaped = value.replace('"', '\\"')
+    example = f"""'{key}="{escaped}"' (the single quotes keep the double quotes from the shell)"""
+    odd = sorted({c for c in value if not c.isascii()})
+    if odd:
+        return (f"the override '{line}' has characters outside ASCII ({''.join(odd)}), which Hydra reads only inside"
+                f" quotes: quote the value, as in {example}")
+    return f"cannot read the override '{line}' ({reason}): quote a value with special characters, as in {example}"
 
 
 def _compose(overrides: list[str], config_name: str, search_path: list[Path]) -> DictConfig:
@@ -89,6 +116,39 @@ def compose_config(overrides: list[str], config_name: str = "train", search_path
     return cfg
 
 
+def resolved_hydra_config(overrides: list[str], config_name: str = "train", search_path: list[Path] = (),
+                          package: str | None = None, job_name: str = "cli") -> str:
+    """What `--cfg hydra --resolve [-p package]` prints. Hydra's own drops the job's keys before it resolves, so
+    hydra.run.dir's `${problem.name}` fails with a traceback; here the hydra node is resolved in the whole config
+    (as `--cfg all --resolve` does) and the job's keys are dropped after. `job_name`: Hydra's, the name of the
+    module of the task function. A bad override is a one-line error."""
+    try:
+        cfg = _compose(overrides, config_name, search_path)
+        if not any(o.startswith("hydra.job.name=") for o in overrides):
+            cfg.hydra.job.name = job_name
+        hydra_config = HydraConfig.instance()
+        previous = hydra_config.cfg
+        try:
+            hydra_config.set_config(cfg)  # for the ${hydra:...} resolver; it makes cfg.hydra read-only
+            OmegaConf.set_readonly(cfg.hydra, None)
+            OmegaConf.resolve(cfg.hydra)
+        finally:
+            hydra_config.cfg = previous
+    except (HydraException, OmegaConfBaseException) as error:
+        raise T2TUserError(explain(error)[0]) from None
+    with flag_override(cfg, ["struct", "readonly"], [False, False]):
+        for key in [k for k in cfg if k != "hydra"]:
+            del cfg[key]
+    with flag_override(cfg.hydra, ["struct", "readonly"], [False, False]):
+        del cfg.hydra["help"], cfg.hydra["hydra_help"]  # as Hydra's --cfg hydra
+    if package in (None, "_global_"):
+        return OmegaConf.to_yaml(cfg)
+    node = OmegaConf.select(cfg, package)
+    if node is None:
+        raise T2TUserError(f"package '{package}' is not in the hydra config: pass -p hydra or -p hydra.<key>")
+    return f"# @package {package}\n{OmegaConf.to_yaml(node)}" if OmegaConf.is_config(node) else f"{node}\n"
+
+
 # Lightning Trainer arguments that take a number (int: a whole one); a string there would fail inside Lightning
 # after the data is prepared.
 TRAINER_NUMBERS = {"num_nodes": int, "max_epochs": int, "min_epochs": int, "max_steps": int, "min_steps": int,
@@ -101,9 +161,13 @@ TRAINER_NUMBERS = {"num_nodes": int, "max_epochs": int, "min_epochs": int, "max_
 
 def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
     """One-line errors, before any data is prepared or any folder made, for a composed config that would fail
-    later: the run directory Hydra would create, the checkpoint to start from, the trainer's numbers, and the
-    model's hparams."""
+    later: the run directory Hydra would create, the checkpoint to start from, the seed, the trainer's numbers, the
+    batching and the model's hparams (types here, ranges in range_checks.py)."""
     check_run_dir(cfg, multirun)
+    if "expected" in cfg:
+        raise T2TUserError("the config has an expected: block (a recipe's known result): move it to the"
+                           " known_results.yaml beside the recipe (conf/known_results.yaml), which t2t-regress reads;"
+                           " it is no setting of the run")
     if cfg.get("mode", "train") not in ("train", "eval"):
         raise T2TUserError(f"mode '{cfg.mode}' is unknown: pass mode=train or mode=eval")
     if cfg.get("ckpt_path"):  # missing, foreign or corrupt: one line before Hydra makes the run directory
@@ -128,14 +192,21 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
         names = eval_metric_names(problem_class.eval_metrics, cfg.get("eval_bleu_every") or 0,
                                   problem_class.decode_metrics or ("bleu", "chrf"))
         check_early_stopping(cfg.early_stopping, names)
+    if "seed" in cfg:
+        check_seed(cfg.seed)
     trainer = cfg.get("trainer")
-    for key, kind in TRAINER_NUMBERS.items():
-        value = trainer.get(key) if isinstance(trainer, DictConfig) else None
-        whole = isinstance(value, int) or (kind is float and isinstance(value, float))
-        if value is not None and (isinstance(value, bool) or not whole):
-            word = "a whole number" if kind is int else "a number"
-            raise T2TUserError(f"trainer.{key} must be {word}, not '{value}': pass e.g. trainer.{key}=1")
-    if "model" in cfg and isinstance(cfg.get("hparams"), DictConfig):
+    if isinstance(trainer, DictConfig):
+        for key, kind in TRAINER_NUMBERS.items():
+            value = trainer.get(key)
+            whole = isinstance(value, int) or (kind is float and isinstance(value, float))
+            if value is not None and (isinstance(value, bool) or not whole):
+                word = "a whole number" if kind is int else "a number"
+                raise T2TUserError(f"trainer.{key} must be {word}, not '{value}': pass e.g. trainer.{key}=1")
+        check_trainer(trainer, training=cfg.get("mode", "train") == "train")
+    hparams = cfg.get("hparams")
+    if isinstance(hparams, DictConfig) and isinstance(hparams.get("batching"), DictConfig):
+        check_batching(OmegaConf.to_container(hparams.batching, resolve=True))
+    if "model" in cfg and isinstance(hparams, DictConfig):
         check_model_fits(cfg)
 
 
@@ -151,6 +222,7 @@ def check_model_fits(cfg: DictConfig) -> None:
         raise T2TUserError(f"hparams set {hparams_set} is for model {', '.join(map(str, fits))}, not {model_name}:"
                            f" pass hparams=<one of: {', '.join(others) or 'none yet'}>")
     model_hparams = OmegaConf.to_container(cfg.hparams.get("model"), resolve=True)
+    check_model_sizes(body.config_class, model_hparams or {})
     dataclass_from_mapping(body.config_class, model_hparams, "model")  # its own checks (__post_init__) run
     modality_hparams = OmegaConf.to_container(cfg.hparams.get("modality") or {}, resolve=True)
     for name, values in modality_hparams.items():
