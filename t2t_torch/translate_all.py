@@ -35,9 +35,9 @@ def decode_every_checkpoint(run: str | Path, out: Path, split: str, num_samples:
                             device: str = "auto") -> list[dict[str, float]]:
     """One row per checkpoint of `run`, oldest first: {"step", <each decode metric>, "seconds", ...}."""
     chosen = last_checkpoints(find_checkpoints([run]), n=10**9)
-    newest = load(chosen[-1][1])
+    newest = load(chosen[-1][1], weights=True)  # memory-mapped: only the weights' shapes are compared
     for _, path in chosen[:-1]:
-        check_same_model(newest, load(path), chosen[-1][1], path)
+        check_same_model(newest, load(path, weights=True))
     out = check_output_folder(out, "--out")
     for name in OUTPUTS:
         check_output_file(out / name, "--out")

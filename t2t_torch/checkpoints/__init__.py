@@ -1,1 +1,2 @@
-"""Checkpoint files: atomic writes and checked reads, and averaging (T2T's `t2t-avg-checkpoints`)."""
+"""Checkpoints: atomic writes and checked reads, the typed record every consumer reads (`record.py`: a file or a
+sharded directory, `sharded.py`), and averaging (T2T's `t2t-avg-checkpoints`)."""

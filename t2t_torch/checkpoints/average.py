@@ -5,13 +5,14 @@
     t2t-avg-checkpoints a.ckpt b.ckpt c.ckpt --output_path avg.ckpt
     python decode.py ckpt_path=outputs/RUN/avg/avg-last8-step<S>.ckpt
 
-A run dir's checkpoints are the `*.ckpt` files of `RUN/checkpoints/` (train with `keep_checkpoint_max=N` to keep one
-per validation), ordered by their global step; files of one folder with the same step (`last.ckpt` and `step-S.ckpt`)
-count once. Floating-point weights are averaged in float64 and cast back; other tensors are taken from the newest
-checkpoint. The output holds the averaged `state_dict` with the newest checkpoint's `hyper_parameters`, step and
-stored vocabulary (no optimizer state: it is for decoding and evaluation, not for resuming) and is written
-atomically, with the usual file mode. Checkpoints of another model, model hparams, problem (name or settings) or
-vocabulary (sha256) are refused with one line, even when their weights' shapes match.
+A run dir's checkpoints are the `*.ckpt` files (or sharded directories) of `RUN/checkpoints/` (train with
+`keep_checkpoint_max=N` to keep one per validation), read as `CheckpointRecord`s and ordered by their global step; files
+of one folder with the same step (`last.ckpt` and `step-S.ckpt`) count once. Floating-point weights are averaged in
+float64 and cast back; other tensors are taken from the newest checkpoint. The output holds the averaged `state_dict`
+with the newest checkpoint's `hyper_parameters`, step and stored vocabulary (no optimizer state: it is for decoding and
+evaluation, not for resuming) and is written atomically, with the usual file mode. Checkpoints of another model, model
+hparams, problem (name or settings) or vocabulary (sha256) are refused with one line, even when their weights' shapes
+match.
 
 Averaging is for checkpoints of one run (T2T averaged the last N of one training). Two checkpoints are of one run
 when their run identity is equal: the composed config each stores (`hyper_parameters.run_config`) less the keys a
@@ -26,33 +27,32 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
-from t2t_torch.checkpoints.run_identity import first_differences
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO
+from t2t_torch.checkpoints.record import CheckpointRecord
+from t2t_torch.checkpoints.sharded import is_sharded_checkpoint
 from t2t_torch.errors import T2TUserError
-from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
-from t2t_torch.models.t2t_module import identity_mismatch
 
 log = logging.getLogger(__name__)
 
 ALLOW_DIFFERENT_RUNS = "--allow_different_runs"
 
 
-def load(path: Path) -> dict[str, Any]:
-    """A checkpoint, memory-mapped (cheap to open for its step), with one-line errors."""
-    return load_checkpoint_file(path, mmap=True)
+def load(path: Path, weights: bool = False) -> CheckpointRecord:
+    """A checkpoint's record (a file is memory-mapped: cheap to open for its step), with one-line errors."""
+    return CheckpointRecord.load(path, weights=weights)
 
 
 def find_checkpoints(paths: Sequence[str | Path]) -> list[Path]:
     """The given .ckpt files, and the .ckpt files of given run dirs (or their `checkpoints/` folder)."""
     found: list[Path] = []
     for given in map(lambda p: Path(p).expanduser(), paths):
-        if given.is_file():
+        if given.is_file() or is_sharded_checkpoint(given):
             found.append(given)
         elif given.is_dir():
             folder = given / "checkpoints" if (given / "checkpoints").is_dir() else given
@@ -68,7 +68,8 @@ def last_checkpoints(paths: Sequence[Path], n: int) -> list[tuple[int, Path]]:
     """The `n` checkpoints of highest global step, oldest first; files of one folder and step count once."""
     by_step: dict[tuple[int, Path], Path] = {}
     for path in paths:
-        key = (int(load(path).get("global_step", -1)), path.parent.resolve())
+        step = load(path).global_step
+        key = (step if step is not None else -1, path.parent.resolve())
         if key not in by_step or _name_rank(path) < _name_rank(by_step[key]):
             by_step[key] = path
     chosen = sorted(by_step.items(), key=lambda item: (item[0][0], str(item[1])))[-n:]
@@ -80,42 +81,30 @@ def _name_rank(path: Path) -> int:
     return 0 if path.name.startswith("step-") else 2 if path.name == "last.ckpt" else 1
 
 
-def check_same_model(reference: Mapping[str, Any], other: Mapping[str, Any], ref_path: Path, path: Path) -> None:
-    """One line when `other` is not the same model, hparams, problem and vocabulary (and weight shapes) as
-    `reference`."""
-    mismatch = identity_mismatch(other.get("hyper_parameters") or {}, reference.get("hyper_parameters") or {})
+def check_same_model(reference: CheckpointRecord, other: CheckpointRecord) -> None:
+    """One line when `other` is not the same model, hparams, problem and vocabulary (and, when both hold their
+    weights, weight shapes) as `reference`."""
+    mismatch = other.mismatch(reference)
     if mismatch:
-        raise T2TUserError(f"cannot average '{path}' with '{ref_path}': it has {mismatch}; pass checkpoints of one run")
-    ref_shapes = {k: tuple(v.shape) for k, v in reference["state_dict"].items()}
-    shapes = {k: tuple(v.shape) for k, v in other["state_dict"].items()}
+        raise T2TUserError(f"cannot average '{other.path}' with '{reference.path}': it has {mismatch}; pass"
+                           " checkpoints of one run")
+    if reference.state_dict is None or other.state_dict is None:
+        return
+    ref_shapes = {k: tuple(v.shape) for k, v in reference.state_dict.items()}
+    shapes = {k: tuple(v.shape) for k, v in other.state_dict.items()}
     if ref_shapes != shapes:
         differing = sorted(set(ref_shapes.items()) ^ set(shapes.items()))[0][0]
-        raise T2TUserError(f"cannot average '{path}' with '{ref_path}': their weights differ ('{differing}');"
-                           " pass checkpoints of one run")
+        raise T2TUserError(f"cannot average '{other.path}' with '{reference.path}': their weights differ"
+                           f" ('{differing}'); pass checkpoints of one run")
 
 
-def run_config(checkpoint: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The composed config a checkpoint stores (`hyper_parameters.run_config`), or None when it stores none."""
-    config = (checkpoint.get("hyper_parameters") or {}).get("run_config")
-    return config if isinstance(config, Mapping) and config else None
-
-
-def run_differences(reference: Mapping[str, Any], other: Mapping[str, Any]) -> list[str] | None:
-    """The first run-identity settings in which `other` differs from `reference` ('seed: 1 vs 2'; [] when both are
-    of one run), or None when either stores no run config (then nobody can tell)."""
-    saved, current = run_config(other), run_config(reference)
-    if saved is None or current is None:
-        return None
-    return first_differences(saved, current)
-
-
-def check_same_run(reference: Mapping[str, Any], other: Mapping[str, Any], ref_path: Path, path: Path,
-                   allow_different_runs: bool = False) -> None:
+def check_same_run(reference: CheckpointRecord, other: CheckpointRecord, allow_different_runs: bool = False) -> None:
     """One line when `other` is a checkpoint of another run than `reference`, unless `allow_different_runs` (then a
     warning); nothing when that cannot be told (a checkpoint without a stored run config)."""
-    differences = run_differences(reference, other)
+    differences = other.run_differences(reference.run_config)
     if not differences:
         return
+    path, ref_path = other.path, reference.path
     if not allow_different_runs:
         raise T2TUserError(f"cannot average '{path}' with '{ref_path}': they are checkpoints of different runs"
                            f" ({'; '.join(differences)}): pass checkpoints of one run, or {ALLOW_DIFFERENT_RUNS}"
@@ -128,28 +117,26 @@ def average_checkpoints(paths: Sequence[Path], allow_different_runs: bool = Fals
     """The averaged checkpoint of `paths` (oldest first; the last one is the newest); checkpoints of other runs are
     refused unless `allow_different_runs` (see the module docstring)."""
     newest_path = paths[-1]
-    newest = load(newest_path)
-    if not isinstance(newest.get("state_dict"), Mapping):
+    newest = load(newest_path, weights=True)
+    if newest.state_dict is None:
         raise T2TUserError(f"'{newest_path}' holds no state_dict: pass checkpoints written by t2t-train")
-    sums = {k: v.to(torch.float64, copy=True) for k, v in newest["state_dict"].items() if v.is_floating_point()}
-    unknown = [newest_path] if run_config(newest) is None else []  # stores no run config
+    sums = {k: v.to(torch.float64, copy=True) for k, v in newest.state_dict.items() if v.is_floating_point()}
+    unknown = [newest_path] if newest.run_config is None else []  # stores no run config
     for path in paths[:-1]:
-        checkpoint = load(path)
-        check_same_model(newest, checkpoint, newest_path, path)
-        check_same_run(newest, checkpoint, newest_path, path, allow_different_runs)
-        if run_config(checkpoint) is None:
+        checkpoint = load(path, weights=True)
+        check_same_model(newest, checkpoint)
+        check_same_run(newest, checkpoint, allow_different_runs)
+        if checkpoint.run_config is None:
             unknown.append(path)
         for key in sums:
-            sums[key] += checkpoint["state_dict"][key].to(torch.float64)
+            sums[key] += checkpoint.weights()[key].to(torch.float64)
     if unknown and len(paths) > 1:
         log.warning("%s stores no run config (written by hand or by an older t2t-torch): whether all %d"
                     " checkpoints are of one run cannot be told; averaged anyway", ", ".join(map(str, unknown)),
                     len(paths))
     state_dict = {k: (sums[k] / len(paths)).to(v.dtype) if k in sums else v.clone()
-                  for k, v in newest["state_dict"].items()}
-    kept = {k: newest[k] for k in ("hyper_parameters", "global_step", "epoch", "pytorch-lightning_version",
-                                   VOCABULARIES_KEY) if k in newest}
-    return {**kept, "state_dict": state_dict, "averaged_checkpoints": [str(p) for p in paths]}
+                  for k, v in newest.state_dict.items()}
+    return newest.decoding_checkpoint(state_dict, averaged_checkpoints=[str(p) for p in paths])
 
 
 def default_output(given: Sequence[str | Path], n: int, step: int) -> Path:

@@ -8,18 +8,20 @@ Training keeps one `best-<step>.ckpt` in `<run dir>/checkpoints/`, chosen by `ea
 - `best` (for `mode=eval`, which knows its run directory) into that file of the run,
 - `<run dir>/best` or `<run dir>/checkpoints/best` (for `decode.py` and `t2t-translate-all`) into that run's file,
 
-and leaves any other existing file alone. When a folder holds several `best-*.ckpt` files (a copied or merged
-folder), the one `last.ckpt` records as its best is taken; a run without one is a one-line error naming the fix. A
-path that does not exist, and a folder (a run directory is not a checkpoint: which of its checkpoints is meant?), are
-one-line errors naming what to pass instead: `<run dir>/checkpoints/last.ckpt` (its last weights) or
-`<run dir>/best`, as `key=...` when the caller says which setting it reads (`init_from`, `ckpt_path`).
+and leaves any other existing file, and a sharded checkpoint directory (`sharded.py`), alone. When a folder holds
+several `best-*.ckpt` files (a copied or merged folder), the one `last.ckpt` records as its best is taken; a run
+without one is a one-line error naming the fix. A path that does not exist, and any other folder (a run directory is
+not a checkpoint: which of its checkpoints is meant?), are one-line errors naming what to pass instead:
+`<run dir>/checkpoints/last.ckpt` (its last weights) or `<run dir>/best`, as `key=...` when the caller says which
+setting it reads (`init_from`, `ckpt_path`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
+from t2t_torch.checkpoints.record import CheckpointRecord
+from t2t_torch.checkpoints.sharded import is_sharded_checkpoint
 from t2t_torch.errors import T2TUserError
 
 BEST = "best"
@@ -29,7 +31,7 @@ def resolve_checkpoint(path: str | Path, run_dir: str | Path | None = None, key:
     """The checkpoint `path` names; `best` and `<folder>/best` become the run's best-<step>.ckpt. `key` is the
     setting `path` came from, named in the messages."""
     path = Path(path).expanduser()
-    if path.is_file():
+    if path.is_file() or is_sharded_checkpoint(path):
         return path
     if path.is_dir():
         raise T2TUserError(folder_message(path, key))
@@ -75,10 +77,6 @@ def folder_message(path: Path, key: str | None) -> str:
 
 def recorded_best(last: Path) -> Path | None:
     """The best_model_path the ModelCheckpoint state of `last` records, if any."""
-    if not last.is_file():
+    if not (last.is_file() or is_sharded_checkpoint(last)):
         return None
-    states = load_checkpoint_file(last, mmap=True).get("callbacks") or {}
-    for key, state in states.items():
-        if "ModelCheckpoint" in str(key) and "best-" in str(state.get("best_model_path", "")):
-            return Path(state["best_model_path"])
-    return None
+    return CheckpointRecord.load(last).best_model_path

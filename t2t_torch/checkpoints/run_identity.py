@@ -26,8 +26,12 @@ RESUMABLE_KEYS = frozenset({
     "trainer.val_check_interval", "trainer.limit_val_batches", "trainer.num_sanity_val_steps",
     "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.profiler",
 })
-# Subtrees that may differ between a run and its resumption: where and how it logs, and when it stops early.
-RESUMABLE_PREFIXES = ("logger.", "early_stopping.")
+# Subtrees that may differ between a run and its resumption: where and how it logs, when it stops early, and the
+# `expected:` band that recipes carried before bands moved to conf/known_results.yaml (such runs keep their name).
+RESUMABLE_PREFIXES = ("logger.", "early_stopping.", "expected.")
+# Keys the problem's name decides (the factory of its DataModule, problems/settings.py): no identity of their own, and
+# left out so that runs composed before the problem node had them keep their directory name and resume.
+DERIVED_KEYS = frozenset({"problem._target_"})
 # Schedule factors that read the run length (schedule.py's `need_train_steps`): with them max_steps is identity.
 TRAIN_STEPS_FACTORS = frozenset({"linear_decay", "single_cycle_cos_decay"})
 # Overrides left out of the readable part of a run directory's name: the path names them already
@@ -61,7 +65,7 @@ def _under(key: str, prefixes: tuple[str, ...]) -> bool:
 
 def identity(config: Mapping[str, Any]) -> dict[str, Any]:
     """The flattened settings that make the run (a resolved config as a plain mapping, without `hydra`)."""
-    skip = resumable_keys(config)
+    skip = resumable_keys(config) | DERIVED_KEYS
     unnamed = ("hydra.", *RESUMABLE_PREFIXES)
     flat = {k: v for k, v in flatten(config).items() if k not in skip and not _under(k, unnamed)}
     if isinstance(flat.get("data_dir"), str):  # '~/d', '/home/me/d' and 'd' from /home/me are one directory

@@ -35,8 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from t2t_torch import registry
-from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
+from t2t_torch.checkpoints.record import CheckpointRecord
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.decoding.scoring import pad, sequence_log_probs
@@ -44,9 +43,8 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS
 from t2t_torch.modalities import modality_class
-from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, stored_encoders, vocab_file_mismatch
-from t2t_torch.models.t2t_module import T2TModule, spec_from_hparams
-from t2t_torch.problems.batching import BatchingConfig, collate_padded
+from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, vocab_file_mismatch
+from t2t_torch.problems.batching import collate_padded
 from t2t_torch.problems.problem import Problem
 from t2t_torch.spec import EOS_ID, ProblemSpec
 
@@ -243,21 +241,15 @@ class Translator:
     @classmethod
     def from_checkpoint(cls, path: str | Path, data_dir: str | Path | None = None,
                         device: str | torch.device = "cpu") -> Translator:
-        """Rebuild model, problem and encoders from a checkpoint alone; `data_dir` defaults to the run's."""
-        checkpoint = load_checkpoint_file(path)
-        hp = checkpoint.get("hyper_parameters")
-        if not isinstance(hp, Mapping) or "model_name" not in hp:
-            raise T2TUserError(
-                f"checkpoint '{path}' holds no t2t-torch hyper_parameters: pass a .ckpt of a t2t-train run"
-            )
-        run_config = hp.get("run_config") or {}
-        problem = problem_from_hparams(hp)
-        data_dir = data_dir or run_config.get("data_dir")
-        spec = spec_from_hparams(hp, f"checkpoint '{path}'")
-        encoders, data_dir = checked_encoders(checkpoint, path, problem, data_dir)
-        model = load_module(checkpoint, path).model
-        batching = dataclass_from_mapping(BatchingConfig, (run_config.get("hparams") or {}).get("batching"), "batching")
-        return cls(model, encoders, spec, batching.effective_max_length, device, problem, data_dir)
+        """Rebuild model, problem and encoders from a checkpoint (a file or a sharded directory) alone; `data_dir`
+        defaults to the run's."""
+        record = CheckpointRecord.load(path, weights=True)
+        record.require_model()
+        problem = record.problem()
+        spec = record.spec
+        encoders, data_dir = checked_encoders(record, problem, data_dir or record.data_dir)
+        model = record.module().model
+        return cls(model, encoders, spec, record.batching.effective_max_length, device, problem, data_dir)
 
     def translate(self, texts: Sequence[str], config: DecodeConfig | None = None,
                   **options: Any) -> list[str] | list[list[str]]:
@@ -387,28 +379,17 @@ class Translator:
 
 
 def problem_from_hparams(hp: Mapping[str, Any]) -> Problem:
-    """The problem a checkpoint was trained on, with the settings of its run (importing the run's usr_dir)."""
-    run_config = hp.get("run_config") or {}
-    settings = dict(run_config.get("problem") or {})
-    name = hp.get("problem_name") or settings.get("name", "")
-    settings.pop("name", None)
-    usr_dir = run_config.get("usr_dir")
-    if usr_dir and name not in registry.list_problems(include_reversed=True):
-        from t2t_torch.usr_dir import import_usr_dir
-
-        import_usr_dir(usr_dir)
-    if not name:
-        raise T2TUserError("the checkpoint does not name its problem: pass a .ckpt written by t2t-train")
-    return registry.problem(name, **settings)
+    """The problem a checkpoint (its `hyper_parameters`) was trained on, with the settings of its run."""
+    return CheckpointRecord.from_hparams(hp).problem()
 
 
-def checked_encoders(checkpoint: Mapping[str, Any], path: str | Path, problem: Problem,
+def checked_encoders(record: CheckpointRecord, problem: Problem,
                      data_dir: str | Path | None) -> tuple[dict[str, Any], str | Path | None]:
     """The encoders the checkpoint was trained with, and the data_dir to decode splits from (None when its
     vocabulary differs). The vocabulary stored in the checkpoint comes first; without one, the data_dir's
     vocabulary is used only when its sha256 is the one the checkpoint recorded."""
-    recorded = (checkpoint.get("hyper_parameters") or {}).get("vocab_hashes")
-    encoders = stored_encoders(checkpoint, path)
+    path, recorded = record.path, record.vocab_hashes
+    encoders = record.encoders()
     if encoders is None:
         encoders = load_encoders(problem, data_dir)
         check_vocab_files(path, recorded, problem, data_dir, "pass data_dir=<the data_dir it was trained with>")
@@ -438,18 +419,3 @@ def load_encoders(problem: Problem, data_dir: str | Path | None) -> dict[str, An
             "pass data_dir=<the data_dir the model was trained with>"
         ) from None
 
-
-def load_module(checkpoint: Mapping[str, Any], path: str | Path) -> T2TModule:
-    """The LightningModule a checkpoint was trained as, with its weights (loaded as saved, no key surgery)."""
-    hp = dict(checkpoint["hyper_parameters"])
-    known = set(T2TModule.__init__.__code__.co_varnames[1:T2TModule.__init__.__code__.co_argcount])
-    module = T2TModule(**{"optim_hparams": {}, **{k: v for k, v in hp.items() if k in known}})
-    try:  # metric states a checkpoint may carry are not the model's: only model.* must match exactly
-        result = module.load_state_dict(checkpoint["state_dict"], strict=False)
-        problems = [*result.missing_keys, *(k for k in result.unexpected_keys if k.startswith("model."))]
-        if problems:
-            raise RuntimeError(f"keys that do not match: {', '.join(problems[:5])}")
-    except RuntimeError as error:
-        detail = " ".join(str(error).split())[:300]
-        raise T2TUserError(f"checkpoint '{path}' does not fit its own model ({detail}): is it corrupt?") from None
-    return module.eval()

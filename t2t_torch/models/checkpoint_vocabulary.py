@@ -88,11 +88,10 @@ def check_vocab_files(checkpoint_path: str | Path, recorded: Mapping[str, str] |
         raise T2TUserError(f"{mismatch}: {fix}")
 
 
-def stored_encoders(checkpoint: Mapping[str, Any], path: str | Path) -> dict[str, TextEncoder] | None:
-    """The encoder of each feature (as served) from the vocabularies stored in the checkpoint, each checked against
-    the recorded sha256; None when the checkpoint stores none."""
-    stored = checkpoint.get(VOCABULARIES_KEY)
-    recorded = (checkpoint.get("hyper_parameters") or {}).get("vocab_hashes")
+def stored_encoders(stored: Mapping[str, Any] | None, recorded: Mapping[str, str] | None,
+                    path: str | Path | None) -> dict[str, TextEncoder] | None:
+    """The encoder of each feature (as served) from the vocabularies a checkpoint stores (`stored`, its
+    VOCABULARIES_KEY entry), each checked against the `recorded` sha256; None when it stores none."""
     if not stored or not recorded:
         return None
     encoders: dict[str, TextEncoder] = {}

@@ -36,6 +36,7 @@ def identity(hparams: Mapping[str, Any]) -> dict[str, Any]:
     """The IDENTITY_HPARAMS values of a checkpoint's (or module's) hyper_parameters."""
     settings = dict((hparams.get("run_config") or {}).get("problem") or {})
     settings.pop("name", None)  # the problem's name is `problem_name` (with `_rev`)
+    settings.pop("_target_", None)  # what builds its DataModule (problems/settings.py): no setting of the problem
     return {key: settings if key == "problem_settings" else hparams.get(key) for key in IDENTITY_HPARAMS}
 
 

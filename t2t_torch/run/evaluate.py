@@ -14,8 +14,10 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig
 
-from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
+from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO
 from t2t_torch.checkpoints.best import resolve_checkpoint
+from t2t_torch.checkpoints.record import CheckpointRecord
+from t2t_torch.checkpoints.sharded import is_sharded_checkpoint
 from t2t_torch.errors import T2TUserError
 from t2t_torch.report import print_final_metrics
 from t2t_torch.run.train import build_datamodule, build_module, build_problem, check_checkpoint_matches
@@ -28,7 +30,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.output_dir)
     path = resolve_checkpoint(cfg.ckpt_path, output_dir) if cfg.get("ckpt_path") else \
         output_dir / "checkpoints" / "last.ckpt"
-    if not path.is_file():
+    if not (path.is_file() or is_sharded_checkpoint(path)):
         raise T2TUserError(f"mode=eval found no checkpoint '{path}': train with the same command first, or pass"
                            " ckpt_path=<run dir>/checkpoints/<file>.ckpt")
     problem = build_problem(cfg)
@@ -48,9 +50,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                         enable_progress_bar=cfg.trainer.get("enable_progress_bar", True) is not False,
                         enable_model_summary=False, plugins=[AtomicCheckpointIO()])
     run = trainer.validate if split == datamodule.eval_split() else trainer.test
-    results = run(module, datamodule=datamodule, ckpt_path=str(path), weights_only=True, verbose=False)
+    record = CheckpointRecord.load(path, weights=is_sharded_checkpoint(path))
+    if record.sharded:  # Lightning reads a sharded directory only under FSDP: its weights are assembled here
+        module.load_state_dict(record.weights())
+        results = run(module, datamodule=datamodule, verbose=False)
+    else:
+        results = run(module, datamodule=datamodule, ckpt_path=str(path), weights_only=True, verbose=False)
     metrics = {k: float(v) for k, v in results[0].items()} if results else {}
-    step = int(load_checkpoint_file(path, mmap=True).get("global_step", 0))
+    step = record.global_step or 0
     report = reports / f"{split}-step{step}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({"checkpoint": str(path), "split": split, "step": step, "metrics": metrics},

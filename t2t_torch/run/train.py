@@ -27,14 +27,14 @@ from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.checkpoints.resume_point import find_resume_point
-from t2t_torch.checkpoints.run_identity import first_differences
 from t2t_torch.errors import StoppedBySignal, T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.models.t2t_module import T2TModule, identity_mismatch
+from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.problem import Problem, check_data_dir
+from t2t_torch.problems.settings import problem_settings
 from t2t_torch.report import print_final_metrics
 from t2t_torch.run.run_lock import RunLock
 from t2t_torch.writable import same_file
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 def build_problem(cfg: DictConfig) -> Problem:
-    settings = {k: v for k, v in OmegaConf.to_container(cfg.problem, resolve=True).items() if k != "name"}
+    settings = problem_settings(OmegaConf.to_container(cfg.problem, resolve=True))
     return registry.problem(cfg.problem.name, **settings)
 
 
@@ -148,10 +148,10 @@ def warm_start_module(cfg: DictConfig, module: T2TModule, problem: Problem, data
 def check_same_run(last: Path, cfg: DictConfig) -> None:
     """One line when the run directory's last.ckpt was trained with another config (T2T refused a changed hparams
     set in an existing output_dir): settings that may change on resume (`run_identity.RESUMABLE_KEYS`) aside."""
-    saved = (load_checkpoint_file(last, mmap=True).get("hyper_parameters") or {}).get("run_config")
-    if saved is None:
-        return  # a checkpoint without its config (not written by t2t-train): check_checkpoint_matches decides
-    differences = first_differences(saved, OmegaConf.to_container(cfg, resolve=True))
+    from t2t_torch.checkpoints.record import CheckpointRecord
+
+    # None: a checkpoint without its config (not written by t2t-train): check_checkpoint_matches decides
+    differences = CheckpointRecord.load(last).run_differences(OmegaConf.to_container(cfg, resolve=True))
     if differences:
         raise T2TUserError(f"run directory '{last.parents[1]}' holds a run with other settings"
                            f" ({'; '.join(differences)}):"
@@ -161,16 +161,15 @@ def check_same_run(last: Path, cfg: DictConfig) -> None:
 def check_checkpoint_matches(path: Path, module: T2TModule) -> None:
     """One clear line when a checkpoint comes from another model, hparams set, problem (name or settings) or
     vocabulary (naming the checkpoint and the vocabulary file)."""
-    from t2t_torch.inference.translator import problem_from_hparams
+    from t2t_torch.checkpoints.record import CheckpointRecord
     from t2t_torch.models.checkpoint_vocabulary import check_vocab_files
 
-    saved = load_checkpoint_file(path, mmap=True).get("hyper_parameters") or {}
-    mismatch = identity_mismatch(saved, module.hparams, skip=("vocab_hashes",))
+    saved, built = CheckpointRecord.load(path), CheckpointRecord.from_hparams(module.hparams)
+    mismatch = saved.mismatch(built, skip=("vocab_hashes",))
     if mismatch:
         raise T2TUserError(f"checkpoint '{path}' was trained with {mismatch}: pass the model/hparams/problem it was"
                            " trained with, or another ckpt_path")
-    data_dir = (module.hparams.get("run_config") or {}).get("data_dir")
-    check_vocab_files(path, saved.get("vocab_hashes"), problem_from_hparams(module.hparams), data_dir,
+    check_vocab_files(path, saved.vocab_hashes, built.problem(), built.data_dir,
                       "pass the data_dir it was trained with, or another ckpt_path (or output_dir)")
 
 

@@ -4,10 +4,11 @@
     python train.py problem=<in-domain problem> ... init_from=outputs/<pretraining run>/checkpoints/last.ckpt
     python train.py ... init_from=outputs/<pretraining run>/best        # its best checkpoint (checkpoints/best.py)
 
-`init_from` names one checkpoint file: a run directory is refused in one line that names the two checkpoints to
-pass instead, `<run>/checkpoints/last.ckpt` and `<run>/best` (a run keeps several: which one is meant is not
-guessed), and so is a path that does not exist (`checkpoints/best.py` `resolve_checkpoint`; `warm_start` itself
-names them as `init_from=...`). `ckpt_path` is another thing: it resumes a run instead of starting a new one.
+`init_from` names one checkpoint file (or sharded checkpoint directory): a run directory is refused in one line that
+names the two checkpoints to pass instead, `<run>/checkpoints/last.ckpt` and `<run>/best` (a run keeps several: which
+one is meant is not guessed), and so is a path that does not exist (`checkpoints/best.py` `resolve_checkpoint`;
+`warm_start` itself names them as `init_from=...`). `ckpt_path` is another thing: it resumes a run instead of starting a
+new one.
 
 What may differ from the checkpoint, per parameter of the new model (`warm_start`):
 
@@ -35,10 +36,9 @@ from typing import Any
 
 import torch
 
-from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.checkpoints.best import resolve_checkpoint
+from t2t_torch.checkpoints.record import CheckpointRecord
 from t2t_torch.errors import T2TUserError
-from t2t_torch.models.checkpoint_vocabulary import stored_encoders
 from t2t_torch.spec import EOS_ID, PAD_ID
 
 log = logging.getLogger(__name__)
@@ -82,30 +82,27 @@ def token_rows(new_encoder: Any, old_encoder: Any, rows: int, old_rows: int) -> 
     return mapping
 
 
-def unpinned_encoders(saved: dict[str, Any]) -> dict[str, Any]:
+def unpinned_encoders(record: CheckpointRecord) -> dict[str, Any]:
     """The encoders of a checkpoint's problem when it pins no vocabulary file (a generated vocabulary, e.g. the
     algorithmic problems' integers, that its problem rebuilds the same every time); {} when there are none."""
-    from t2t_torch.inference.translator import problem_from_hparams
-
-    data_dir = (saved.get("run_config") or {}).get("data_dir")
-    if saved.get("vocab_hashes") or not data_dir:
-        return {}  # a pinned vocabulary is read from the checkpoint itself (stored_encoders), never rebuilt
+    if record.vocab_hashes or not record.data_dir:
+        return {}  # a pinned vocabulary is read from the checkpoint itself (record.encoders), never rebuilt
     try:
-        return dict(problem_from_hparams(saved).feature_encoders(data_dir))
+        return dict(record.problem().feature_encoders(record.data_dir))
     except (NotImplementedError, T2TUserError, OSError):
         return {}
 
 
 def warm_start(model: torch.nn.Module, model_name: str, path: str | Path, new_encoders: dict[str, Any],
                class_label_features: set[str]) -> WarmStartReport:
-    """Load the weights of checkpoint `path` (a file, or `<run>/best`) into `model` as the module docstring says."""
+    """Load the weights of checkpoint `path` (a file, a sharded directory or `<run>/best`) into `model` as the module
+    docstring says."""
     path = resolve_checkpoint(path, key="init_from")
-    checkpoint = load_checkpoint_file(path)
-    saved = checkpoint.get("hyper_parameters") or {}
-    if saved.get("model_name") and saved["model_name"] != model_name:
-        raise T2TUserError(f"init_from '{path}' is a {saved['model_name']} model and this run trains {model_name}:"
-                           f" pass a checkpoint of a {model_name} run, or model={saved['model_name']}")
-    old = {k[len("model."):]: v for k, v in (checkpoint.get("state_dict") or {}).items() if k.startswith("model.")}
+    record = CheckpointRecord.load(path, weights=True)
+    if record.model_name and record.model_name != model_name:
+        raise T2TUserError(f"init_from '{path}' is a {record.model_name} model and this run trains {model_name}:"
+                           f" pass a checkpoint of a {model_name} run, or model={record.model_name}")
+    old = record.model_weights()
     if not old:
         raise T2TUserError(f"init_from '{path}' holds no model weights: pass a checkpoint written by t2t-train")
     old_encoders: dict[str, Any] | None = None  # read only when a vocabulary changed
@@ -113,7 +110,7 @@ def warm_start(model: torch.nn.Module, model_name: str, path: str | Path, new_en
     def old_encoder(feature: str) -> Any | None:
         nonlocal old_encoders
         if old_encoders is None:
-            old_encoders = stored_encoders(checkpoint, path) or unpinned_encoders(saved)
+            old_encoders = record.encoders() or unpinned_encoders(record)
         return old_encoders.get(feature)
 
     state = model.state_dict()
