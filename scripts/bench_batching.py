@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 import t2t_torch
-from t2t_torch.problems.batching import BatchingConfig, padding_fraction, plan_batches
-from t2t_torch.problems.datamodule import ProblemDataModule
+from t2t_torch.datamodules.batching import BatchingConfig, padding_fraction, plan_batches
+from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.problems.problem import Problem
 from t2t_torch.run.config_check import compose_config
 from t2t_torch.run.config_store import register_configs

@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 import t2t_torch
-from t2t_torch.problems.batching import BatchingConfig
-from t2t_torch.problems.datamodule import ProblemDataModule
+from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.problems.image import Image2ClassProblem
 from t2t_torch.run.config_check import compose_config
 from t2t_torch.run.config_store import register_configs

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 import t2t_torch
-from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.batching import (
+from t2t_torch.datamodules.batching import (
     BatchingConfig,
     TokenBucketBatchSampler,
     bucket_boundaries,
     collate_padded,
     padding_fraction,
 )
-from t2t_torch.problems.datamodule import ProblemDataModule
+from t2t_torch.datamodules.datamodule import ProblemDataModule
+from t2t_torch.errors import T2TUserError
 
 LENGTHS = np.random.default_rng(0).integers(1, 60, size=2000)
 
@@ -82,7 +82,7 @@ def test_ddp_eval_with_too_few_examples_for_the_ranks_is_one_line():
 
 @pytest.mark.parametrize(("saved", "now"), [(2, 1), (1, 2), (3, 2), (2, 3)])
 def test_resume_on_another_number_of_processes_sees_no_batch_twice(saved, now):
-    from t2t_torch.problems.datamodule import resume_position
+    from t2t_torch.datamodules.datamodule import resume_position
 
     config = BatchingConfig(batch_size=256)
 

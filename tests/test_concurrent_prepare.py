@@ -30,7 +30,7 @@ def _worker(settings: dict, data_dir: str, barrier, results) -> None:
         import filelock
 
         import t2t_torch.problems.problem as problem_module
-        from t2t_torch.problems.example_cache import ExampleCache
+        from t2t_torch.datamodules.example_cache import ExampleCache
 
         report = {"settings": settings, "waits": {}, "writes": {}}
 

@@ -14,14 +14,16 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 import t2t_torch  # noqa: F401  (registers the built-ins)
 from helpers import compose
 from t2t_torch import registry
+from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.body import family_for
 from t2t_torch.optim import OptimConfig, build_lr_lambda
-from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.regress.recipes import load_recipe, option_exists
 from t2t_torch.run.config_check import _hparams_models
+from t2t_torch.run.train import build_datamodule
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in PACKAGE_CONF_DIR.iterdir() if p.is_dir()}
 RECIPES = {name: load_recipe(name, PACKAGE_CONF_DIR / "experiment" / f"{name}.yaml") for name in GROUPS["experiment"]}
@@ -164,6 +166,13 @@ def test_every_option_composes(group, name, tmp_path):
     Options that need another problem/model/hparams choice to be a valid pair get the first that fits."""
     overrides = [f"{group}={name}", *companions(group, name), f"data_dir={tmp_path / 'data'}"]
     cfg = compose(overrides[:-1], tmp_path)
+    if group == "problem":  # the design card: the problem's node instantiates as its LightningDataModule
+        try:
+            datamodule = build_datamodule(cfg)
+        except T2TUserError as error:  # a problem over the user's own files asks for them, in one line
+            assert "data_files" in str(error) and "\n" not in str(error)
+        else:
+            assert isinstance(datamodule, ProblemDataModule) and datamodule.problem.name == name
     own = _option(group, name)[0]
     if not own:  # an option that turns its group off (callbacks=none): the group composes empty
         assert not OmegaConf.select(cfg, group), f"{group}/{name} sets nothing, yet {group} is not empty"

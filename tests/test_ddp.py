@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 from helpers import compose, tiny
 from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
+from t2t_torch.datamodules.batching import BatchingConfig, TokenBucketBatchSampler
 from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.problems.batching import BatchingConfig, TokenBucketBatchSampler
 from t2t_torch.run.train import build_datamodule, build_module, build_problem, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,8 +29,8 @@ def single_process_validate(ckpt: Path) -> dict[str, float]:
     run config it records."""
     checkpoint = load_checkpoint_file(ckpt)
     cfg = OmegaConf.create(checkpoint["hyper_parameters"]["run_config"])
-    problem = build_problem(cfg)
-    datamodule = build_datamodule(cfg, problem)
+    datamodule = build_datamodule(cfg)
+    problem = datamodule.problem
     module = build_module(cfg, problem, datamodule.data_dir)
     module.load_state_dict(checkpoint["state_dict"])
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,

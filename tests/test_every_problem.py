@@ -11,9 +11,9 @@ import torch
 
 import t2t_torch
 from t2t_torch import registry
+from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.batching import BatchingConfig
-from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.spec import EOS_ID, PAD_ID
 from text_fixtures import offline_config
 

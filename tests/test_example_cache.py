@@ -4,8 +4,8 @@ half-written cache is never taken as complete, corruption and a changed feature 
 import numpy as np
 import pytest
 
+from t2t_torch.datamodules.example_cache import ExampleCache
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.example_cache import ExampleCache
 from t2t_torch.spec import FeatureSpec, class_label_feature, symbol_feature
 
 TOKENS = {"inputs": symbol_feature(10), "targets": symbol_feature(10)}

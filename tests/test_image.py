@@ -13,9 +13,9 @@ import torch
 import t2t_torch
 from fixtures_image import FILES, offline_config, write_idx, write_mnist_folder
 from helpers import QUIET_TRAINER, compose
+from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.datamodule import PreprocessedDataset, ProblemDataModule
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.batching import BatchingConfig
-from t2t_torch.problems.datamodule import PreprocessedDataset, ProblemDataModule
 from t2t_torch.problems.image import read_idx
 from t2t_torch.run.train import train
 

@@ -5,7 +5,7 @@ extra keys travel from `preprocess_example` through the collate to `Problem.fini
 import numpy as np
 import torch
 
-from t2t_torch.problems.datamodule import collate_batch
+from t2t_torch.datamodules.collation import collate_batch
 from t2t_torch.problems.image_augment import Augmentation, apply, apply_batch, draw
 from t2t_torch.spec import FeatureSpec, ProblemSpec, class_label_feature
 

@@ -27,9 +27,9 @@ from fixtures_image import (
     write_imagenet,
     write_pickle,
 )
+from t2t_torch.datamodules.preprocessing import PreprocessedDataset
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.cifar import CIFAR10_LABELS, CIFAR100_COARSE_LABELS, CIFAR100_FINE_LABELS, batch_arrays
-from t2t_torch.problems.datamodule import PreprocessedDataset
 from t2t_torch.problems.image import Image2ClassProblem
 from t2t_torch.problems.image_augment import Augmentation as Aug
 from t2t_torch.problems.image_augment import apply
@@ -117,8 +117,8 @@ def test_augmentation_on_the_device_serves_the_same_pixels_as_in_the_loader(tmp_
     on_after_batch_transfer (Problem.finish_batch) crops and flips the batch -- pixel for pixel the loader path."""
     import torch
 
-    from t2t_torch.problems.batching import BatchingConfig
-    from t2t_torch.problems.datamodule import ProblemDataModule
+    from t2t_torch.datamodules.batching import BatchingConfig
+    from t2t_torch.datamodules.datamodule import ProblemDataModule
 
     write_cifar10(tmp_path / "src")
     served = {}

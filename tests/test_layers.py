@@ -26,6 +26,7 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
      "search": ("t2t_torch.decoding", "t2t_torch.decoding.beam_search", "t2t_torch.decoding.cache",
                 "t2t_torch.decoding.length_penalty", "t2t_torch.decoding.sampling", "t2t_torch.decoding.text_files")},
     {"registry": ("t2t_torch.registry", "t2t_torch.usr_dir")},
+    {"datamodules": ("t2t_torch.datamodules",)},  # serving data, typed against a protocol: below problems/
     {"data": ("t2t_torch.problems",), "models": ("t2t_torch.models",)},
     {"checkpoints": ("t2t_torch.checkpoints",)},
     {"inference": ("t2t_torch.inference",)},

@@ -11,10 +11,10 @@ import soundfile
 
 import t2t_torch
 from fixtures_speech import tone, write_audio, write_speech_folder
+from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.problems import audio_features
 from t2t_torch.problems.audio_features import SpecAugment
-from t2t_torch.problems.batching import BatchingConfig
-from t2t_torch.problems.datamodule import ProblemDataModule
 
 
 @pytest.fixture()

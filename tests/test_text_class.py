@@ -14,10 +14,10 @@ import pytest
 import t2t_torch
 from fixtures_text_class import SMALL_VOCAB, hf_rows, offline_config, write_bbc, write_parquet, write_tsv
 from helpers import QUIET_TRAINER, compose
+from t2t_torch.datamodules.batching import BatchingConfig
+from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems import text_class_sources as sources
-from t2t_torch.problems.batching import BatchingConfig
-from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.text_class import PairEncoder
 from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID

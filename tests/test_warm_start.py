@@ -11,7 +11,7 @@ import torch
 import t2t_torch.run.train
 from helpers import QUIET_TRAINER, TINY_MODEL, compose, tiny
 from t2t_torch.errors import T2TUserError
-from t2t_torch.run.train import build_datamodule, build_module, build_problem, train
+from t2t_torch.run.train import build_datamodule, build_module, train
 from t2t_torch.run.warm_start import warm_start
 
 DECIMAL = ["problem=algorithmic_reverse_decimal40", "problem.train_size=200", "problem.dev_size=24",
@@ -27,8 +27,8 @@ def pretrained(tmp_path_factory):
 
 
 def module_for(cfg):
-    problem = build_problem(cfg)
-    datamodule = build_datamodule(cfg, problem)
+    datamodule = build_datamodule(cfg)
+    problem = datamodule.problem
     problem.generate_data(datamodule.data_dir)
     return build_module(cfg, problem, datamodule.data_dir), problem, datamodule.data_dir
 

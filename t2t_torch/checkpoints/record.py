@@ -35,11 +35,11 @@ from t2t_torch.checkpoints.sharded import (
     read_sharded_meta,
     read_sharded_state_dict,
 )
+from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, stored_encoders
 from t2t_torch.models.t2t_module import T2TModule, identity_mismatch, spec_from_hparams
-from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.problems.problem import Problem
 from t2t_torch.spec import ProblemSpec
 from t2t_torch.text import TextEncoder

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2t_torch.checkpoints.record import CheckpointRecord
+from t2t_torch.datamodules.batching import collate_padded
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.decoding.scoring import pad, sequence_log_probs
@@ -44,7 +45,6 @@ from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS
 from t2t_torch.modalities import modality_class
 from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, vocab_file_mismatch
-from t2t_torch.problems.batching import collate_padded
 from t2t_torch.problems.problem import Problem
 from t2t_torch.spec import EOS_ID, ProblemSpec
 

@@ -30,8 +30,8 @@ from typing import Any, ClassVar
 from filelock import FileLock
 from tqdm import tqdm
 
+from t2t_torch.datamodules.example_cache import ExampleDataset
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.example_cache import ExampleDataset
 from t2t_torch.problems.file_identity import HASH_MEMO, content_sha256
 from t2t_torch.problems.problem import TokenSequenceProblem, check_data_dir
 from t2t_torch.problems.text_files import (

@@ -20,7 +20,7 @@ from t2t_torch.checkpoints.record import CheckpointRecord
 from t2t_torch.checkpoints.sharded import is_sharded_checkpoint
 from t2t_torch.errors import T2TUserError
 from t2t_torch.report import print_final_metrics
-from t2t_torch.run.train import build_datamodule, build_module, build_problem, check_checkpoint_matches
+from t2t_torch.run.train import build_datamodule, build_module, check_checkpoint_matches
 from t2t_torch.writable import check_output_folder
 
 
@@ -33,7 +33,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if not (path.is_file() or is_sharded_checkpoint(path)):
         raise T2TUserError(f"mode=eval found no checkpoint '{path}': train with the same command first, or pass"
                            " ckpt_path=<run dir>/checkpoints/<file>.ckpt")
-    problem = build_problem(cfg)
+    datamodule = build_datamodule(cfg)
+    problem = datamodule.problem
     split = str(cfg.get("eval_split") or "dev")
     evaluable = [s for s in problem.splits if s != "train"]
     if split not in evaluable:
@@ -41,7 +42,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     in_run = path.parent.name == "checkpoints"
     reports = (path.parents[1] if in_run else output_dir) / "eval"
     check_output_folder(reports, "output_dir" if not in_run else "ckpt_path (its run directory's eval/)")
-    datamodule = build_datamodule(cfg, problem)
     problem.generate_data(datamodule.data_dir)
     module = build_module(cfg, problem, datamodule.data_dir)
     check_checkpoint_matches(path, module)

@@ -16,8 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.batching import BatchingConfig
 
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are unsigned 32-bit numbers
 

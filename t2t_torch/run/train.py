@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -27,14 +29,12 @@ from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
 from t2t_torch.callbacks.rng_state import RngState
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.checkpoints.resume_point import find_resume_point
+from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.errors import StoppedBySignal, T2TUserError
-from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
-from t2t_torch.problems.batching import BatchingConfig
-from t2t_torch.problems.datamodule import ProblemDataModule
 from t2t_torch.problems.problem import Problem, check_data_dir
-from t2t_torch.problems.settings import problem_settings
+from t2t_torch.problems.settings import DATAMODULE_TARGET, problem_settings
 from t2t_torch.report import print_final_metrics
 from t2t_torch.run.run_lock import RunLock
 from t2t_torch.writable import same_file
@@ -47,9 +47,18 @@ def build_problem(cfg: DictConfig) -> Problem:
     return registry.problem(cfg.problem.name, **settings)
 
 
-def build_datamodule(cfg: DictConfig, problem: Problem) -> ProblemDataModule:
-    batching = dataclass_from_mapping(BatchingConfig, cfg.hparams.get("batching"), "batching")
-    return ProblemDataModule(problem, check_data_dir(cfg.data_dir), batching, seed=cfg.seed)
+def build_datamodule(cfg: DictConfig) -> ProblemDataModule:
+    """The problem's LightningDataModule: its typed node instantiated (`_target_`, problems/settings.py) with the
+    run's data_dir, batching and seed. A node without `_target_` (a run config stored before nodes had one) is
+    served by the default DataModule."""
+    node = cfg.problem if "_target_" in cfg.problem else OmegaConf.merge({"_target_": DATAMODULE_TARGET}, cfg.problem)
+    try:
+        return instantiate(node, data_dir=check_data_dir(cfg.data_dir), batching=cfg.hparams.get("batching"),
+                           seed=cfg.seed, _convert_="all")
+    except InstantiationException as error:  # Hydra wraps what the factory raised: a user's error stays one line
+        if isinstance(error.__cause__, T2TUserError):
+            raise error.__cause__ from None
+        raise
 
 
 def build_module(cfg: DictConfig, problem: Problem, data_dir: Path) -> T2TModule:
@@ -188,8 +197,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def _train_locked(cfg: DictConfig, output_dir: Path, started: float) -> dict[str, float]:
     ckpt_path = resolve_ckpt_path(cfg, output_dir)  # before any work: a run dir of another run is refused
-    problem = build_problem(cfg)
-    datamodule = build_datamodule(cfg, problem)
+    datamodule = build_datamodule(cfg)
+    problem = datamodule.problem
     problem.generate_data(datamodule.data_dir)  # vocabularies size the model; file locks make this DDP-safe
     module = build_module(cfg, problem, datamodule.data_dir)
     if ckpt_path is not None:

@@ -35,11 +35,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from t2t_torch import registry
+from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.errors import T2TUserError, did_you_mean
 from t2t_torch.metrics.logged_metrics import better as better_mode
 from t2t_torch.metrics.logged_metrics import eval_metric_names
 from t2t_torch.optim import OptimConfig
-from t2t_torch.problems.batching import BatchingConfig
 from t2t_torch.run.config_check import explain, first_choice_overrides
 from t2t_torch.sweeps.search_space import ParamRange, parse_search_space, split_command_line
 

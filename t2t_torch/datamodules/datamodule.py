@@ -1,5 +1,8 @@
 """The LightningDataModule that serves any problem (T2T's `Problem.input_fn`, as a Lightning DataModule).
 
+A problem's typed Hydra node (`problem=<name>`, problems/settings.py) has `_target_: ProblemDataModule.for_problem`,
+so `hydra.utils.instantiate(cfg.problem, data_dir=..., batching=..., seed=...)` builds this DataModule for it.
+
 `prepare_data` runs the problem's preparation once (rank 0 of each node; a file lock guards the rest), `setup`
 memory-maps the prepared splits, and the dataloaders batch them by token budget. Its `state_dict` records how far
 the current epoch got, so a resumed run continues with the very batch the interrupted one would have seen next
@@ -12,26 +15,29 @@ a run resumed from a checkpoint written at that evaluation could not continue ex
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from t2t_torch import registry
+from t2t_torch.datamodules.batching import BatchingConfig, ExampleBatchSampler, TokenBucketBatchSampler
+from t2t_torch.datamodules.collation import collate_batch
+from t2t_torch.datamodules.preprocessing import PreprocessedDataset
+from t2t_torch.datamodules.served_problem import ServedProblem
 from t2t_torch.errors import T2TUserError
-from t2t_torch.modalities import modality_class
-from t2t_torch.problems.batching import BatchingConfig, ExampleBatchSampler, TokenBucketBatchSampler
-from t2t_torch.problems.problem import Problem
+from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.spec import ProblemSpec
 
 log = logging.getLogger(__name__)
 
 
 class ProblemDataModule(L.LightningDataModule):
-    def __init__(self, problem: Problem, data_dir: str | Path, batching: BatchingConfig, seed: int = 0) -> None:
+    def __init__(self, problem: ServedProblem, data_dir: str | Path, batching: BatchingConfig, seed: int = 0) -> None:
         super().__init__()
         self.problem = problem
         self.data_dir = Path(data_dir).expanduser()
@@ -41,6 +47,16 @@ class ProblemDataModule(L.LightningDataModule):
         self.spec: ProblemSpec | None = None
         self._resume: tuple[int, int] | None = None
         self._train_sampler: TokenBucketBatchSampler | None = None
+
+    @classmethod
+    def for_problem(cls, name: str, data_dir: str | Path, batching: BatchingConfig | Mapping[str, Any] | None = None,
+                    seed: int = 0, **settings: Any) -> ProblemDataModule:
+        """The DataModule of registered problem `name` with its `settings` (the `_target_` of every problem node:
+        `instantiate(cfg.problem, data_dir=..., batching=..., seed=...)`); `batching` as a BatchingConfig or the
+        `hparams.batching` mapping."""
+        if not isinstance(batching, BatchingConfig):
+            batching = dataclass_from_mapping(BatchingConfig, batching, "batching")
+        return cls(registry.problem(name, **settings), data_dir, batching, seed=seed)
 
     def prepare_data(self) -> None:
         self.problem.generate_data(self.data_dir)
@@ -155,31 +171,3 @@ def resume_position(batches_done: int, saved_replicas: int, replicas: int) -> in
     batch is seen twice (at most replicas - 1 are not seen in that epoch)."""
     consumed = batches_done * saved_replicas
     return -(-consumed // replicas)
-
-
-
-def collate_batch(examples: list[dict[str, Any]], spec: ProblemSpec) -> dict[str, torch.Tensor]:
-    """One batch tensor per feature, as each feature's modality collates it (padded sequences, stacked images);
-    a key that is not a feature (work `preprocess_example` leaves for `Problem.finish_batch` on the device, e.g. an
-    image's crop offsets) is stacked as it is."""
-    batch = {name: modality_class(feature.modality).collate([e[name] for e in examples], feature)
-             for name, feature in spec.features.items() if name in examples[0]}
-    for key in examples[0].keys() - spec.features.keys():
-        batch[key] = torch.as_tensor(np.stack([e[key] for e in examples]))
-    return batch
-
-
-class PreprocessedDataset(torch.utils.data.Dataset):
-    """A split served through `problem.preprocess_example`, with a numpy generator seeded from (seed, epoch,
-    example): augmentation is the same in every worker layout and after a resume."""
-
-    def __init__(self, dataset: Any, problem: Problem, split: str, seed: int) -> None:
-        self.dataset, self.problem, self.split, self.seed = dataset, problem, split, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
-        index, epoch = key
-        rng = np.random.default_rng([self.seed, epoch, index])
-        return self.problem.preprocess_example(dict(self.dataset[index]), self.split, rng)
