@@ -224,3 +224,18 @@ def test_rank_zero_only_on_an_early_failure(monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.eval_main()
     assert stop.value.code == 2 and capsys.readouterr().err == ""
+
+
+def test_a_mapping_over_a_recipes_mapping_says_how_to_replace_it():
+    """The README's manifest form on top of a recipe that sets data_files.root: Hydra merges the two mappings."""
+    from t2t_torch.run.config_store import register_configs
+
+    register_configs()  # the problem options, as the CLI registers them before composing
+    overrides = ["experiment=speech_synthetic_tiny", "problem.data_files={train: a.tsv, dev: b.tsv}"]
+    with pytest.raises(T2TUserError) as error:
+        compose_config(overrides)
+    message = str(error.value)
+    assert "problem.data_files already holds a mapping without 'train'" in message and "\n" not in message
+    assert "Did you mean: problem.data_files" not in message
+    replaced = compose_config(["experiment=speech_synthetic_tiny", "problem.data_files=null", overrides[1]])
+    assert dict(replaced.problem.data_files) == {"train": "a.tsv", "dev": "b.tsv"}  # the form the message names

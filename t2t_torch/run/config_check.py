@@ -277,7 +277,14 @@ def explain(error: Exception) -> tuple[str, str | None]:
         options = re.findall(r"^\t(\S+)$", text, flags=re.M)
         word = GROUP_WORDS.get(group, group)
         return f"unknown {word} '{name}'.{did_you_mean(name, options)} Run t2t-registry to list them.", None
-    key = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
+    merged = re.search(r"Could not override '([^']+)'", text)
+    inner = re.search(r"Key '([^']+)' is not in struct\s+full_key: (\S+)", str(error.__cause__ or ""))
+    if merged and inner and inner.group(2) == f"{merged.group(1)}.{inner.group(1)}":
+        key, new = merged.group(1), inner.group(1)  # a {...} value merged into the mapping the key holds already
+        return (f"{key} already holds a mapping without '{new}' (set by the config or a recipe), and a {{...}} value"
+                f" is merged into it: to replace the whole mapping, pass {key}=null before it ({key}=null"
+                f" '{key}={{...}}'); to add one key, pass +{key}.{new}=..."), None
+    key = merged or re.search(r"Key '([^']+)' is not in struct", text)
     if key:
         return f"unknown config key '{key.group(1)}' (add a new key with +{key.group(1)}=...).", key.group(1)
     return text.strip().splitlines()[0], None
