@@ -1,6 +1,7 @@
 """The modalities no registered problem uses yet (audio_spectral, real) through the generic model: shapes, masks
 and losses on random batches, so a speech or regression problem can rely on them (issue 12 builds on these)."""
 
+import pytest
 import torch
 
 import t2t_torch
@@ -40,3 +41,16 @@ def test_real_valued_target_is_an_l2_loss():
     out = net({"inputs": torch.tensor([[3, 4, 1], [5, 1, 0]]), "targets": targets})
     assert out["logits"].shape == (2, 3) and out["num_tokens"] == 6
     torch.testing.assert_close(out["loss"], ((out["logits"] - targets) ** 2).mean())
+
+
+def test_every_modality_names_eval_metrics_the_module_can_build():
+    """The LightningModule asks the target modality for its eval metrics (metrics/eval_metrics.py), never compares
+    modality names; a kind nothing builds is one line."""
+    from t2t_torch.errors import T2TUserError
+    from t2t_torch.metrics.eval_metrics import EVAL_METRICS, eval_metrics_for
+    from t2t_torch.modalities.base import Modality
+
+    assert {cls.eval_metrics for cls in Modality.kinds.values()} <= set(EVAL_METRICS)
+    assert Modality.kinds["symbol"].eval_metrics == "sequence" and Modality.kinds["class_label"].eval_metrics == "class"
+    with pytest.raises(T2TUserError, match="no eval metrics of kind 'bleu'"):
+        eval_metrics_for("bleu", None)

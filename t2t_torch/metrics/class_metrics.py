@@ -17,8 +17,10 @@ class ClassMetrics(Metric):
         for name in ("loss_sum", "correct", "correct_top5", "count"):
             self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
 
-    def update(self, logits: torch.Tensor, targets: torch.Tensor, loss_sum: torch.Tensor) -> None:
-        """logits (B, C), targets (B,), loss_sum: the loss summed over the batch's examples."""
+    def update(self, logits: torch.Tensor, targets: torch.Tensor, loss_sum: torch.Tensor,
+               weight: torch.Tensor | None = None) -> None:
+        """logits (B, C), targets (B,), loss_sum: the loss summed over the batch's examples (`weight`: their count,
+        taken from the targets here)."""
         top = logits.topk(min(5, logits.size(-1)), dim=-1).indices  # (B, k)
         self.loss_sum += loss_sum.detach().double()
         self.correct += (top[:, 0] == targets).sum()

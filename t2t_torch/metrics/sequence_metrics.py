@@ -31,8 +31,10 @@ class SequenceMetrics(Metric):
                      "num_sequences", "edit_distance_sum", "target_length_sum"):
             self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
 
-    def update(self, logits: torch.Tensor, targets: torch.Tensor, loss_sum: torch.Tensor) -> None:
-        """logits (B, T, V), targets (B, T), loss_sum: the training loss summed over this batch's tokens."""
+    def update(self, logits: torch.Tensor, targets: torch.Tensor, loss_sum: torch.Tensor,
+               weight: torch.Tensor | None = None) -> None:
+        """logits (B, T, V), targets (B, T), loss_sum: the training loss summed over this batch's tokens (`weight`,
+        what the loss was averaged over, is counted here from the targets' padding)."""
         weights = targets != self.pad_id  # (B, T)
         predictions = logits.argmax(-1)
         correct = (predictions == targets) & weights

@@ -35,6 +35,7 @@ class Modality(nn.Module):
     can_be_input: ClassVar[bool] = True
     can_be_target: ClassVar[bool] = True
     sequence_top: ClassVar[bool] = False  # True: top yields one prediction per position (decodable step by step)
+    eval_metrics: ClassVar[str] = "loss"  # the teacher-forced eval metrics as a target (metrics/eval_metrics.py)
     kinds: ClassVar[dict[str, type[Modality]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

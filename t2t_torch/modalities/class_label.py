@@ -31,6 +31,7 @@ class ClassLabelConfig:
 
 class ClassLabelModality(Modality):
     name = "class_label"
+    eval_metrics = "class"
     config_class = ClassLabelConfig
     can_be_input = False
 

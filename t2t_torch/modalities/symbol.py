@@ -31,6 +31,7 @@ class SymbolConfig:
 
 class SymbolModality(Modality):
     name = "symbol"
+    eval_metrics = "sequence"
     config_class = SymbolConfig
     sequence_top = True
 

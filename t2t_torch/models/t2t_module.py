@@ -3,7 +3,8 @@
 It builds the registered body inside the generic `T2TModel` (bottom -> body -> top -> loss) from names, the problem
 spec and plain dicts — so `load_from_checkpoint` and decoding rebuild everything from the checkpoint alone — and
 owns what surrounds the network: the optimizer and learning-rate schedule (`t2t_torch.optim`) and the eval metrics
-of the target modality (`SequenceMetrics` for sequences, `ClassMetrics` for class labels, the loss for real values).
+of the kind the target modality names (`Modality.eval_metrics`, metrics/eval_metrics.py: sequences, class labels, or the
+loss alone).
 The loss is the target modality's (`forward` returns it, as T2T's model_fn returns `(logits, losses)`).
 """
 
@@ -17,8 +18,8 @@ import torch
 
 from t2t_torch import registry
 from t2t_torch.errors import T2TUserError
-from t2t_torch.metrics.class_metrics import ClassMetrics, LossMetric
-from t2t_torch.metrics.sequence_metrics import SequenceMetrics
+from t2t_torch.metrics.eval_metrics import eval_metrics_for
+from t2t_torch.modalities import modality_class
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, read_vocabularies
 from t2t_torch.models.t2t_model import T2TModel, build_model
 from t2t_torch.optim import OptimConfig, build_lr_scheduler, build_optimizer
@@ -92,7 +93,7 @@ class T2TModule(L.LightningModule):
         self.model: T2TModel = build_model(registry.model_class(model_name), dict(model_hparams), self.spec,
                                            dict(modality_hparams or {}), model_name, problem_name)
         self.optim_config = OptimConfig.from_mapping(optim_hparams)
-        self.val_metrics = eval_metric(self.spec)
+        self.val_metrics = eval_metrics_for(modality_class(self.spec.targets.modality).eval_metrics, self.spec)
         self.vocabularies: dict[str, dict[str, str]] = {}  # stored in every checkpoint (checkpoint_vocabulary.py)
 
     def on_fit_start(self) -> None:
@@ -121,10 +122,7 @@ class T2TModule(L.LightningModule):
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
         out = self.model(batch)
         loss_sum = out["loss"] * out["num_tokens"]
-        if isinstance(self.val_metrics, LossMetric):
-            self.val_metrics.update(out["logits"], batch["targets"], loss_sum, out["num_tokens"])
-        else:
-            self.val_metrics.update(out["logits"], batch["targets"], loss_sum)
+        self.val_metrics.update(out["logits"], batch["targets"], loss_sum, out["num_tokens"])
 
     def on_validation_epoch_end(self) -> None:
         metrics = self.val_metrics.compute()
@@ -144,14 +142,3 @@ class T2TModule(L.LightningModule):
         hidden_size = self.model.hidden_size
         scheduler = build_lr_scheduler(optimizer, self.optim_config, hidden_size, train_steps=train_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}
-
-
-def eval_metric(spec: ProblemSpec) -> SequenceMetrics | ClassMetrics | LossMetric:
-    """The teacher-forced eval metrics of the spec's target modality."""
-    modality = spec.targets.modality
-    if modality == "symbol":
-        return SequenceMetrics(with_edit_distance="edit_distance" in spec.eval_metrics,
-                               pad_id=int(spec.targets.pad_value), tokens_per_word=spec.extra.get("tokens_per_word"))
-    if modality == "class_label":
-        return ClassMetrics()
-    return LossMetric()
