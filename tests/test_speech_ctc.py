@@ -24,7 +24,7 @@ def batch():
 
 def test_ctc_loss_per_symbol_ignores_eos_and_padding():
     torch.manual_seed(0)
-    head = CtcHead(4, 9).double()
+    head = CtcHead(4, ProblemSpec(features={"targets": symbol_feature(9)})).double()
     memory = torch.randn(2, 6, 4, dtype=torch.float64)
     mask = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])
     targets = torch.tensor([[3, 4, 5, 1], [6, 1, 0, 0]])
@@ -39,7 +39,7 @@ def test_the_joint_loss_mixes_decoder_and_ctc_and_trains_the_head():
     plain = t2t_torch.model("transformer")(TINY, AUDIO)
     torch.manual_seed(0)
     joint = t2t_torch.model("transformer")({**TINY, "ctc_weight": 0.25}, AUDIO)
-    assert plain.ctc is None and joint.ctc is not None
+    assert not hasattr(plain, "ctc") and joint.auxiliary_weights == {"ctc": 0.25}
     joint.eval()
     plain.eval()
     with torch.no_grad():

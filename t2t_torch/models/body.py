@@ -49,6 +49,12 @@ class Body(nn.Module):
         sequence bodies; a CNN overrides it with its last stage's channels."""
         return int(config.hidden_size)
 
+    @classmethod
+    def auxiliary_losses(cls, config: Any) -> dict[str, float]:
+        """The auxiliary losses this config asks for on the encoder's output, by name (`models/auxiliary_loss.py`)
+        with their share of the loss; the generic wrapper builds and mixes them. Default: none."""
+        return {}
+
     @property
     def hidden_size(self) -> int:
         """The width of what the body writes (the LR schedule's rsqrt_hidden_size reads it)."""

@@ -1,5 +1,6 @@
 """An auxiliary CTC loss on an encoder's output (joint CTC-attention training, Kim, Hori and Watanabe 2017; T2T had no
-such loss): `hparams.model.ctc_weight` = w > 0 trains an encoder-decoder on (1 - w) x the decoder's loss + w x the
+such loss), an auxiliary loss (models/auxiliary_loss.py) the Transformer declares: `hparams.model.ctc_weight` =
+w > 0 trains an encoder-decoder on (1 - w) x the decoder's loss + w x the
 CTC loss of a linear softmax over the encoder's positions, which pushes the encoder towards monotonic alignments
 (speech learns to attend much sooner). Decoding is unchanged: the attention decoder alone.
 
@@ -15,13 +16,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from t2t_torch.spec import EOS_ID, PAD_ID
+from t2t_torch.spec import EOS_ID, PAD_ID, ProblemSpec
 
 
 class CtcHead(nn.Module):
-    def __init__(self, hidden_size: int, vocab_size: int) -> None:
+    def __init__(self, hidden_size: int, spec: ProblemSpec) -> None:
         super().__init__()
-        self.projection = nn.Linear(hidden_size, vocab_size)
+        self.projection = nn.Linear(hidden_size, spec.targets.vocab_size)
 
     def loss(self, memory: torch.Tensor, mask: torch.Tensor | None, targets: torch.Tensor) -> torch.Tensor:
         """memory (B, S, D) with its (B, S) mask (None: all real), targets (B, T) ids ending in EOS, padded ->

@@ -10,8 +10,9 @@ Decoding (`t2t_torch.decoding` searches call these): `encode(inputs)` -> (memory
 max_length, prefix=None, batch_size=None)`, where `prefix` (B, P) is a prompt a decoder-only model continues; and
 `decode_step(ids, step, cache)` -> next-position logits (N, V).
 
-A body config with `ctc_weight` > 0 (the Transformer's `hparams.model.ctc_weight`) adds the auxiliary CTC loss of
-`models/ctc.py` on the encoder's output of an encoder-decoder: `loss` is then the joint (1 - w) x decoder + w x CTC.
+A body may declare auxiliary losses on the encoder's output of an encoder-decoder (`Body.auxiliary_losses`, e.g. the
+Transformer's CTC loss with `hparams.model.ctc_weight` = w > 0): `loss` is then (1 - w) x decoder + w x auxiliary
+(models/auxiliary_loss.py). Each is a submodule named after it (`ctc.*` in the state dict).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import torch.nn as nn
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.modalities import Modality, modality_class, modality_config
+from t2t_torch.models.auxiliary_loss import AUXILIARY_LOSSES
 from t2t_torch.models.body import Body, family_for
-from t2t_torch.models.ctc import CtcHead
 from t2t_torch.spec import PAD_ID, ProblemSpec
 
 OVERRIDE_KEYS = ("inputs", "targets")  # hparams.modality.<feature>: a modality name replacing the spec's
@@ -61,13 +62,12 @@ class T2TModel(nn.Module):
             shared = same and self.targets_modality.config.shared_embedding
             self.inputs_modality = self.targets_modality if shared else build("inputs")
         self.body = body_class(body_config, self.family, spec.inputs.shape if spec.inputs else ())
-        self.ctc_weight = float(getattr(body_config, "ctc_weight", 0.0))
-        self.ctc: CtcHead | None = None
-        if self.ctc_weight > 0:
+        self.auxiliary_weights = body_class.auxiliary_losses(body_config)
+        for name, weight in self.auxiliary_weights.items():
             if self.family != "encoder_decoder" or not self.targets_modality.sequence_top:
-                raise T2TUserError(f"hparams.model.ctc_weight={self.ctc_weight} trains an encoder's output on the"
-                                   f" target sequence; a {self.family} model has none: pass hparams.model.ctc_weight=0")
-            self.ctc = CtcHead(hidden, spec.targets.vocab_size)
+                raise T2TUserError(f"hparams.model.{name}_weight={weight} trains an encoder's output on the target"
+                                   f" sequence; a {self.family} model has none: pass hparams.model.{name}_weight=0")
+            self.add_module(name, AUXILIARY_LOSSES[name](hidden, spec))
 
     @property
     def hidden_size(self) -> int:
@@ -91,8 +91,10 @@ class T2TModel(nn.Module):
                 logits = top.top(self.body(x))
         loss_sum, weight = top.loss(logits, targets)
         loss = loss_sum / weight.clamp(min=1)
-        if self.ctc is not None:
-            loss = (1 - self.ctc_weight) * loss + self.ctc_weight * self.ctc.loss(memory, mask, targets)
+        if self.auxiliary_weights:
+            auxiliary = sum(w * getattr(self, name).loss(memory, mask, targets)
+                            for name, w in self.auxiliary_weights.items())
+            loss = (1 - sum(self.auxiliary_weights.values())) * loss + auxiliary
         return {"logits": logits, "loss": loss, "num_tokens": weight}
 
     def decode(self, targets: torch.Tensor, memory: torch.Tensor | None = None,

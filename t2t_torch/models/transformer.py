@@ -175,6 +175,10 @@ class Transformer(Body):
     families = ("encoder_decoder", "decoder")
     config_class = TransformerConfig  # hparams.model, built (and so checked) when a config is composed
 
+    @classmethod
+    def auxiliary_losses(cls, config: TransformerConfig) -> dict[str, float]:
+        return {"ctc": float(config.ctc_weight)} if config.ctc_weight > 0 else {}
+
     def __init__(self, config: TransformerConfig, family: str, input_shape: tuple[int | None, ...] = ()) -> None:
         super().__init__(config, family, input_shape)
         c = config
