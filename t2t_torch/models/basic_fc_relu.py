@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from t2t_torch.models.body import Body
+from t2t_torch.models.spatial_body import SpatialBody
 from t2t_torch.registry import register_model
 
 
@@ -27,12 +27,10 @@ class BasicFcReluConfig:
 
 
 @register_model("basic_fc_relu")
-class BasicFcRelu(Body):
+class BasicFcRelu(SpatialBody):
     """Fully connected ReLU layers over flattened images (T2T's basic_fc_relu)."""
 
-    families = ("spatial",)
     config_class = BasicFcReluConfig
-    body_input = "spatial"
 
     def __init__(self, config: BasicFcReluConfig, family: str, input_shape: tuple[int, ...] = ()) -> None:
         super().__init__(config, family, input_shape)

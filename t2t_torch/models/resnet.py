@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from t2t_torch.models.body import Body
+from t2t_torch.models.spatial_body import SpatialBody
 from t2t_torch.registry import register_model
 
 BLOCK_FNS = ("residual", "bottleneck")
@@ -186,12 +186,10 @@ def init_conv_(weight: torch.Tensor) -> None:
 
 
 @register_model("resnet")
-class Resnet(Body):
+class Resnet(SpatialBody):
     """T2T's ResNet as a spatial body: (B, H, W, C) images -> (B, H', W', C_out) features."""
 
-    families = ("spatial",)
     config_class = ResnetConfig
-    body_input = "spatial"
 
     def __init__(self, config: ResnetConfig, family: str, input_shape: tuple[int, ...] = ()) -> None:
         super().__init__(config, family, input_shape)
@@ -202,11 +200,7 @@ class Resnet(Body):
             stages.append(stage(config, index, width, 1 if index == 0 else 2))
             width = config.stage_out_channels(index)
         self.stages = nn.Sequential(*stages)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                init_conv_(module.weight)
-        if config.channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.finish_init(lambda conv: init_conv_(conv.weight))
 
     @classmethod
     def output_width(cls, config: ResnetConfig) -> int:
@@ -218,9 +212,5 @@ class Resnet(Body):
         stages = ResnetConfig(**values).num_stages
         return {**values, "layer_sizes": [1] * stages, "filter_sizes": [8] * (stages + 1)}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, H, W, C) in [-1, 1] -> (B, H', W', C_out)."""
-        x = x.permute(0, 3, 1, 2)  # a permuted NHWC tensor is channels_last memory already
-        if not self.config.channels_last:
-            x = x.clone(memory_format=torch.contiguous_format)  # NCHW strides, even for 1 channel (.contiguous() keeps)
-        return self.stages(self.stem(x)).permute(0, 2, 3, 1)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))

@@ -38,8 +38,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.models.body import Body
 from t2t_torch.models.reversible import ReversibleBlock, ReversibleSequence
+from t2t_torch.models.spatial_body import SpatialBody
 from t2t_torch.registry import register_model
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated at +-2 (TF's variance scaling divides)
@@ -162,12 +162,10 @@ def _stage_width(config: RevnetConfig, depth: int) -> int:
 
 
 @register_model("revnet")
-class Revnet(Body):
+class Revnet(SpatialBody):
     """RevNet over images (T2T's revnet): init block, reversible stages, final batch norm and ReLU."""
 
-    families = ("spatial",)
     config_class = RevnetConfig
-    body_input = "spatial"
 
     def __init__(self, config: RevnetConfig, family: str, input_shape: tuple[int, ...] = ()) -> None:
         super().__init__(config, family, input_shape)
@@ -212,13 +210,9 @@ class Revnet(Body):
         return {**values, "num_channels_init_block": 8, "num_channels": [4 * (i + 1) for i in range(stages)],
                 "num_layers_per_block": [1] * stages}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, H, W, C) in [-1, 1] -> (B, H', W', 2 x last stage width)."""
-        x = x.permute(0, 3, 1, 2)
-        if not self.config.channels_last:
-            x = x.contiguous()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, 2 x last stage width, H', W')."""
         x1, x2 = self.init_block(x).chunk(2, dim=1)
         for stage in self.stages:
             x1, x2 = stage(x1, x2)
-        y = F.relu(self.final_norm(torch.cat([x1, x2], dim=1)))
-        return y.permute(0, 2, 3, 1)
+        return F.relu(self.final_norm(torch.cat([x1, x2], dim=1)))

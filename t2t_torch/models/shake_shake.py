@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from t2t_torch.models.body import Body
+from t2t_torch.models.spatial_body import SpatialBody
 from t2t_torch.registry import register_model
 
 STEM_CHANNELS = 16  # T2T's init_conv width, whatever hidden_size is
@@ -136,12 +136,10 @@ class ShakeShakeBlock(nn.Module):
 
 
 @register_model("shake_shake")
-class ShakeShake(Body):
+class ShakeShake(SpatialBody):
     """Shake-Shake ResNet over images (T2T's shake_shake, CIFAR layout)."""
 
-    families = ("spatial",)
     config_class = ShakeShakeConfig
-    body_input = "spatial"
 
     def __init__(self, config: ShakeShakeConfig, family: str, input_shape: tuple[int, ...] = ()) -> None:
         super().__init__(config, family, input_shape)
@@ -156,11 +154,7 @@ class ShakeShake(Body):
                                               config.shake_shake_num_branches))
                 in_channels = out_channels
         self.blocks = nn.Sequential(*blocks)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.xavier_uniform_(module.weight)
-        if config.channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.finish_init(lambda conv: nn.init.xavier_uniform_(conv.weight))
 
     @classmethod
     def output_width(cls, config: ShakeShakeConfig) -> int:
@@ -171,9 +165,6 @@ class ShakeShake(Body):
         """Hidden 4 and one block per stage (num_hidden_layers 8); the branches as set."""
         return {**values, "hidden_size": 4, "num_hidden_layers": 8}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, H, W, C) in [-1, 1] -> (B, H / 4, W / 4, 4 hidden_size) (sides rounded up)."""
-        x = x.permute(0, 3, 1, 2)
-        if not self.config.channels_last:
-            x = x.contiguous()
-        return F.relu(self.blocks(self.stem(x))).permute(0, 2, 3, 1)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, 4 hidden_size, H / 4, W / 4) (sides rounded up)."""
+        return F.relu(self.blocks(self.stem(x)))

@@ -29,8 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from t2t_torch.models.body import Body
 from t2t_torch.models.resnet import max_pool_same, pad_same
+from t2t_torch.models.spatial_body import SpatialBody
 from t2t_torch.registry import register_model
 
 LARGE_IMAGE_HEIGHT = 200  # T2T: taller images get the entry flow
@@ -161,12 +161,10 @@ def init_orthogonal_(conv: nn.Conv2d) -> None:
 
 
 @register_model("xception")
-class Xception(Body):
+class Xception(SpatialBody):
     """T2T's Xception as a spatial body: (B, H, W, C) images -> (B, H', W', int(2.5 hidden_size)) features."""
 
-    families = ("spatial",)
     config_class = XceptionConfig
-    body_input = "spatial"
 
     def __init__(self, config: XceptionConfig, family: str, input_shape: tuple[int, ...] = ()) -> None:
         super().__init__(config, family, input_shape)
@@ -177,11 +175,7 @@ class Xception(Body):
             self.entry = nn.Sequential(ConvUnit(Conv2dSame(channels, hidden, 3), hidden, first_relu=False))
         self.blocks = nn.Sequential(*(ResidualBlock(config) for _ in range(config.num_hidden_layers)))
         self.exit = ExitFlow(hidden)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                init_orthogonal_(module)
-        if config.channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.finish_init(init_orthogonal_)
 
     @classmethod
     def output_width(cls, config: XceptionConfig) -> int:
@@ -192,9 +186,6 @@ class Xception(Body):
         """hidden_size 8 and 2 residual blocks; kernels, dropout and the entry kind (from the image size) kept."""
         return {**values, "hidden_size": 8, "num_hidden_layers": 2}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, H, W, C) in [-1, 1] -> (B, ceil(H'/2), ceil(W'/2), int(2.5 hidden_size))."""
-        x = x.permute(0, 3, 1, 2)  # a permuted NHWC tensor is channels_last memory already
-        if not self.config.channels_last:
-            x = x.clone(memory_format=torch.contiguous_format)  # NCHW strides, even for 1 channel (.contiguous() keeps)
-        return self.exit(self.blocks(self.entry(x))).permute(0, 2, 3, 1)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, int(2.5 hidden_size), ceil(H'/2), ceil(W'/2))."""
+        return self.exit(self.blocks(self.entry(x)))
