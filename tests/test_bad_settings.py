@@ -16,7 +16,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from test_cli_errors import assert_one_line_error, run_cli  # noqa: F401  (run_cli: a fixture)
 
 from helpers import tiny
-from t2t_torch import cli
+from t2t_torch.cli.app import report_errors
+from t2t_torch.cli.eval import main as eval_main
 from t2t_torch.errors import T2TUserError
 from t2t_torch.run.config_check import compose_config
 from t2t_torch.run.config_store import register_configs
@@ -199,7 +200,7 @@ def test_disk_full_with_a_file_name(tmp_path, monkeypatch, capsys):
         raise OSError(errno.EDQUOT, "Disk quota exceeded", "/runs/r/csv/metrics.csv")
 
     with pytest.raises(SystemExit) as stop:
-        cli._report_errors("t2t-train", run)
+        report_errors("t2t-train", run)
     assert stop.value.code == 2
     assert capsys.readouterr().err == ("t2t-train: error: disk quota exceeded while writing /runs/r/csv/metrics.csv:"
                                        " free some space or pass another output_dir/hydra.run.dir; checkpoints"
@@ -222,7 +223,7 @@ def test_rank_zero_only_on_an_early_failure(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["t2t-eval", "mode=train"])
     GlobalHydra.instance().clear()
     with pytest.raises(SystemExit) as stop:
-        cli.eval_main()
+        eval_main()
     assert stop.value.code == 2 and capsys.readouterr().err == ""
 
 
@@ -239,3 +240,15 @@ def test_a_mapping_over_a_recipes_mapping_says_how_to_replace_it():
     assert "Did you mean: problem.data_files" not in message
     replaced = compose_config(["experiment=speech_synthetic_tiny", "problem.data_files=null", overrides[1]])
     assert dict(replaced.problem.data_files) == {"train": "a.tsv", "dev": "b.tsv"}  # the form the message names
+
+
+def test_a_token_batch_smaller_than_the_longest_kept_example_is_one_line(tmp_path):
+    """Token batching would silently make one-example batches over the budget: refused once the lengths are known."""
+    from helpers import compose
+    from t2t_torch.run.train import train
+
+    with pytest.raises(T2TUserError) as error:  # the tiny problem's examples are 8 ids + EOS
+        train(compose(tiny(["hparams.batching.batch_size=6", "hparams.batching.max_length=20"]), tmp_path))
+    message = str(error.value)
+    assert "batch_size=6 tokens is less than the longest training example" in message and "(9 tokens" in message
+    assert "pass batch_size>=9 or max_length<=6" in message and "\n" not in message

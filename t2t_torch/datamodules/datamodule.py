@@ -127,6 +127,12 @@ class ProblemDataModule(L.LightningDataModule):
             raise T2TUserError(f"all {len(lengths)} training examples of {self.problem.name} are longer than"
                                f" max_length={self.batching.effective_max_length} tokens: raise"
                                " hparams.batching.max_length (or make the problem's examples shorter)")
+        longest = int(lengths[lengths <= self.batching.effective_max_length].max()) if kept else 0
+        if self.spec.batch_size_means_tokens and longest > self.batching.batch_size:
+            raise T2TUserError(f"hparams.batching.batch_size={self.batching.batch_size} tokens is less than the longest"
+                               f" training example {self.problem.name} keeps ({longest} tokens, under max_length="
+                               f"{self.batching.effective_max_length}), which would make batches over the budget: pass"
+                               f" batch_size>={longest} or max_length<={self.batching.batch_size}")
         if kept < len(lengths) and self.spec.batch_size_means_tokens:
             log.info("Dropped %d training examples longer than max_length=%d", len(lengths) - kept,
                      self.batching.effective_max_length)
