@@ -3,7 +3,7 @@
     python decode.py ckpt_path=... [decode.from_file=... decode.to_file=...]
 """
 
-from t2t_torch.decode import decode_main
+from t2t_torch.cli.decode import main
 
 if __name__ == "__main__":
-    decode_main()
+    main()

@@ -1,6 +1,6 @@
 """Train a model on a problem: `python train.py problem=... model=... hparams=... trainer=...` (see README)."""
 
-from t2t_torch.cli import train_main
+from t2t_torch.cli.train import main
 
 if __name__ == "__main__":
-    train_main()
+    main()

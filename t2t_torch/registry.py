@@ -6,7 +6,7 @@ a user's folder the same way. Hparams sets are the YAML files of the `hparams` c
 `conf/hparams/` plus the `conf/hparams/` of every user folder added with `add_config_dir`.
 
 Duplicate names raise; unknown names raise `UnknownNameError` with the closest registered names.
-`t2t-registry` (`t2t_torch.cli.registry_main`) prints everything with a one-line description.
+`t2t-registry` (`t2t_torch.cli.registry`) prints everything with a one-line description.
 """
 
 from __future__ import annotations

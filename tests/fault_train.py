@@ -20,7 +20,7 @@ from pathlib import Path
 import lightning as L
 
 import t2t_torch.run.train as train_module
-from t2t_torch.cli import train_main
+from t2t_torch.cli.train import main as train_main
 
 PAUSE_LIMIT_S = 60
 

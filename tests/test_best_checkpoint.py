@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 
 from helpers import compose, tiny
 from t2t_torch.checkpoints.best import resolve_checkpoint
-from t2t_torch.decode import decode
 from t2t_torch.errors import T2TUserError
+from t2t_torch.run.decode import decode
 from t2t_torch.run.evaluate import evaluate
 from t2t_torch.run.train import train
 

@@ -1,7 +1,7 @@
 """Bad input on the command line: one clear line naming the fix, exit status 2, nothing written or lost.
 
-The entry points run in this process (`t2t_torch.cli.train_main` / `datagen_main` with `sys.argv` set, Hydra's
-global state cleared around each call); one subprocess test checks the real `train.py` script end to end."""
+The entry points run in this process (`main` of `t2t_torch.cli.train` / `t2t_torch.cli.datagen` with `sys.argv` set,
+Hydra's global state cleared around each call); one subprocess test checks the real `train.py` script end to end."""
 
 import json
 import logging
@@ -15,7 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 import t2t_torch
 from helpers import compose, tiny
-from t2t_torch import cli, registry
+from t2t_torch import registry
+from t2t_torch.cli.datagen import main as datagen_main
+from t2t_torch.cli.train import main as train_main
 from t2t_torch.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +32,7 @@ def run_cli(monkeypatch, capsys, tmp_path):
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
 
-    def call(args, cwd=None, main=cli.train_main, program="train.py"):
+    def call(args, cwd=None, main=train_main, program="train.py"):
         monkeypatch.chdir(cwd or tmp_path)
         monkeypatch.setattr(sys, "argv", [program, *args])
         capsys.readouterr()
@@ -141,7 +143,7 @@ def test_unknown_problem_setting_at_runtime_is_one_line(tmp_path, run_cli):
 
 def test_datagen_prepares_only_the_data(tmp_path, run_cli):
     code, out, err = run_cli(["problem=algorithmic_sort_problem", "problem.train_size=50", "problem.dev_size=5",
-                              f"data_dir={tmp_path}/data"], main=cli.datagen_main, program="t2t-datagen")
+                              f"data_dir={tmp_path}/data"], main=datagen_main, program="t2t-datagen")
     assert code == 0, err[-2000:]
     assert "Prepared algorithmic_sort_problem" in out
     # One cache folder per split and fingerprint (`<split>.<fingerprint>/`, example_cache.py), each with its manifest.
@@ -158,7 +160,7 @@ def test_datagen_prepares_only_the_data(tmp_path, run_cli):
     assert len(problem.dataset("train", tmp_path / "data")) == 50
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no run directory, no logs
 
-    bad = run_cli(["problem=algorithmic_sort_problm"], main=cli.datagen_main, program="t2t-datagen")
+    bad = run_cli(["problem=algorithmic_sort_problm"], main=datagen_main, program="t2t-datagen")
     assert_one_line_error(bad, "algorithmic_sort_problem", program="t2t-datagen")
 
 

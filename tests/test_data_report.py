@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import t2t_torch
 from fixtures_speech import write_speech_folder
-from t2t_torch import cli
+from t2t_torch.cli.inspect import main as inspect_main
 from t2t_torch.errors import T2TUserError
 from t2t_torch.run.data_report import inspect_split
 from t2t_torch.spec import EOS_ID, PAD_ID
@@ -72,7 +72,7 @@ def test_the_t2t_inspect_command(tmp_path, monkeypatch, capsys):
     handlers = root.handlers[:]
     GlobalHydra.instance().clear()
     try:
-        cli.inspect_main()
+        inspect_main()
     finally:
         GlobalHydra.instance().clear()
         root.handlers[:] = handlers

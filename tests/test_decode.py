@@ -22,9 +22,10 @@ from omegaconf import OmegaConf
 from helpers import compose
 from t2t_torch.callbacks.bleu_eval import BleuEval, bleu_eval_callbacks
 from t2t_torch.checkpoints.average import main as avg_main
-from t2t_torch.decode import decode, decode_main, interactive
+from t2t_torch.cli.decode import main as decode_main
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import DecodeConfig, Translator
+from t2t_torch.run.decode import decode, interactive
 from t2t_torch.run.train import train
 
 COPY_TASK = [

@@ -1,4 +1,4 @@
-"""Where decoding a split writes (`decode.to_file` with `decode.split`, t2t_torch/decode.py): a name with a suffix
+"""Where decoding a split writes (`decode.to_file` with `decode.split`, t2t_torch/run/decode.py): a name with a suffix
 (`dev.beam4.txt`) is the decodes file, with the references and inputs beside it under derived names; a name without
 a suffix, or an existing folder, is the folder that gets decodes.txt, references.txt and inputs.txt; an output that
 is a folder is refused in one line before decoding."""
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from helpers import compose, tiny
-from t2t_torch.decode import decode
 from t2t_torch.errors import T2TUserError
+from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
 
 DEV_SIZE = 24

@@ -14,11 +14,11 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import compose
-from t2t_torch.decode import decode
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import Translator, problem_from_hparams
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, served_vocab_files
 from t2t_torch.models.t2t_module import T2TModule
+from t2t_torch.run.decode import decode
 from t2t_torch.run.train import check_checkpoint_matches, train
 from t2t_torch.text import SubwordEncoder
 from text_fixtures import offline_config

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from helpers import compose, tiny
-from t2t_torch.decode import decode
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import Translator
+from t2t_torch.run.decode import decode
 from t2t_torch.run.evaluate import evaluate
 from t2t_torch.run.train import train
 
@@ -100,7 +100,7 @@ def test_the_training_command_with_mode_eval_evaluates_its_run(run, monkeypatch,
 
     from hydra.core.global_hydra import GlobalHydra
 
-    from t2t_torch import cli
+    from t2t_torch.cli.train import main as train_main
 
     tmp, trained = run
     report = tmp / "run" / "eval" / "dev-step6.json"
@@ -109,7 +109,7 @@ def test_the_training_command_with_mode_eval_evaluates_its_run(run, monkeypatch,
     argv = ["train.py", *tiny(RUN), f"data_dir={tmp / 'data'}", f"hydra.run.dir={tmp / 'run'}", "mode=eval"]
     monkeypatch.setattr(sys, "argv", argv)
     GlobalHydra.instance().clear()
-    cli.train_main()
+    train_main()
     GlobalHydra.instance().clear()
     metrics = json.loads(report.read_text())["metrics"]
     assert metrics["eval/loss"] == pytest.approx(trained["eval/loss"], rel=1e-6)
@@ -122,7 +122,7 @@ def test_t2t_eval_is_the_training_command_with_mode_eval(run, monkeypatch, capsy
 
     from hydra.core.global_hydra import GlobalHydra
 
-    from t2t_torch import cli
+    from t2t_torch.cli.eval import main as eval_main
 
     tmp, trained = run
     report = tmp / "run" / "eval" / "dev-step6.json"
@@ -131,10 +131,10 @@ def test_t2t_eval_is_the_training_command_with_mode_eval(run, monkeypatch, capsy
     argv = ["t2t-eval", *tiny(RUN), f"data_dir={tmp / 'data'}", f"hydra.run.dir={tmp / 'run'}"]
     monkeypatch.setattr(sys, "argv", list(argv))
     GlobalHydra.instance().clear()
-    cli.eval_main()
+    eval_main()
     GlobalHydra.instance().clear()
     assert json.loads(report.read_text())["metrics"]["eval/loss"] == pytest.approx(trained["eval/loss"], rel=1e-6)
     monkeypatch.setattr(sys, "argv", [*argv, "mode=train"])
     with pytest.raises(SystemExit) as stopped:
-        cli.eval_main()
+        eval_main()
     assert stopped.value.code == 2 and "t2t-eval evaluates a checkpoint; mode=train trains" in capsys.readouterr().err

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 
 from fixtures_lm import offline_config
 from helpers import QUIET_TRAINER, TINY_MODEL, compose
-from t2t_torch.decode import decode
 from t2t_torch.inference.translator import Translator
+from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 

@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 
 import t2t_torch
 from helpers import QUIET_TRAINER, compose
-from t2t_torch.decode import decode
 from t2t_torch.problems import audio_features
+from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
 
 CANDIDATES = (os.environ.get("T2T_LIBRIVOX_DIR"), "~/t2t_data/raw/librivox",

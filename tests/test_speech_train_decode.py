@@ -14,10 +14,10 @@ from omegaconf import OmegaConf
 import t2t_torch.run.train
 from fixtures_speech import sentence, write_speech_folder
 from helpers import QUIET_TRAINER, compose
-from t2t_torch.decode import decode
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import Translator
 from t2t_torch.metrics.decode_scores import decode_scores
+from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
 
 TINY_SPEECH_MODEL = [

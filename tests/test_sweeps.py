@@ -26,7 +26,7 @@ from hydra.utils import get_class
 from optuna.distributions import FloatDistribution, IntDistribution
 
 from helpers import TINY_PROBLEM
-from t2t_torch import cli
+from t2t_torch.cli.train import main as train_main
 from t2t_torch.errors import T2TUserError
 from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.run.config_store import register_configs
@@ -155,7 +155,7 @@ def test_bad_search_is_one_line_before_any_trial(tmp_path: Path, monkeypatch: py
             f"hydra.sweep.dir={sweep}", *extra]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exited:
-        cli.train_main()
+        train_main()
     assert exited.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("t2t-train: error: ") and message in lines[0], lines

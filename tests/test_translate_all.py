@@ -9,8 +9,8 @@ import sacrebleu
 import torch
 
 from helpers import compose, tiny
+from t2t_torch.cli.translate_all import main
 from t2t_torch.run.train import train
-from t2t_torch.translate_all import main
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ T2T's README listed commands with the numbers they reach; this makes those numbe
 (`conf/experiment/<name>.yaml` with a band in `conf/known_results.yaml`, see `t2t_torch.regress.recipes`) runs
 through the real training entry point, one subprocess per seed,
 
-    python train.py experiment=<name> seed=<s> hydra.run.dir=<report dir>/<name>/seed<s> [overrides]
+    t2t-train experiment=<name> seed=<s> hydra.run.dir=<report dir>/<name>/seed<s> [overrides]
 
 then its final metric (the last value in the run's metrics.csv) is compared to the band, and the report dir gets
 report.md, report.csv and one learning-curve PNG per recipe (`t2t_torch.regress.report`). Exit status: 0 when every
@@ -37,13 +37,10 @@ from t2t_torch.regress.report import check_plotting, format_value, metric_series
 from t2t_torch.regress.result import RecipeResult, SeedResult
 
 PROGRAM = "t2t-regress"
-REPO_TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
 
 
 def train_command() -> list[str]:
-    """The real training entry point: the repo's train.py when present, else the installed t2t-train script."""
-    if REPO_TRAIN_SCRIPT.is_file():
-        return [sys.executable, str(REPO_TRAIN_SCRIPT)]
+    """The real training entry point: the installed t2t-train script."""
     script = shutil.which("t2t-train") or str(Path(sys.executable).with_name("t2t-train"))
     return [script]
 

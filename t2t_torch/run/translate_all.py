@@ -1,31 +1,24 @@
-"""`t2t-translate-all`: decode a split with every checkpoint of a run and tabulate its decode metrics per step (T2T's
-`bin/t2t_translate_all.py`, which decoded a file with each checkpoint of a model dir, plus its `t2t-bleu` pass
-that wrote BLEU per step for TensorBoard).
-
-    t2t-translate-all outputs/RUN                                 # dev split, beam 4, alpha 0.6
-    t2t-translate-all outputs/RUN --split test --beam_size 1 --num_samples 200 --out outputs/RUN/translate_all
+"""Decode a split with every checkpoint of a run and tabulate its decode metrics per step: what `t2t-translate-all`
+(cli/translate_all.py) runs.
 
 The checkpoints are the `*.ckpt` files of `RUN/checkpoints/` (train with `keep_checkpoint_max=N` to keep one per
 validation), ordered by global step, one file per step (as `t2t-avg-checkpoints` picks them). Each is decoded with
-`decode.py`'s split decoding into `OUT/step-<S>/` (decodes, references, inputs), scored with the problem's decode
-metrics (BLEU and chrF for translation, WER and CER for speech, ...), and the table is written to `OUT/table.md`
-and `OUT/table.csv`, with `OUT/curve.png`, each metric against the step (matplotlib, the `regress` extra; without
-it the plot is skipped and says so). Checkpoints of another model or problem than the newest one are refused in
-one line, as averaging refuses them. The output folder is checked before anything is decoded.
+`decode.py`'s split decoding (run/decode.py) into `OUT/step-<S>/` (decodes, references, inputs), scored with the
+problem's decode metrics (BLEU and chrF for translation, WER and CER for speech, ...), and the table is written to
+`OUT/table.md` and `OUT/table.csv`, with `OUT/curve.png`, each metric against the step (matplotlib, the `regress`
+extra; without it the plot is skipped and says so). Checkpoints of another model or problem than the newest one are
+refused in one line, as averaging refuses them. The output folder is checked before anything is decoded.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from t2t_torch.checkpoints.average import check_same_model, find_checkpoints, last_checkpoints, load
-from t2t_torch.decode import check_split_folder, decode_split
-from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import DecodeConfig, Translator, resolve_device
+from t2t_torch.run.decode import check_split_folder, decode_split
 from t2t_torch.writable import check_output_file, check_output_folder
 
 OUTPUTS = ("table.md", "table.csv", "curve.png")
@@ -91,36 +84,3 @@ def plot(rows: Sequence[dict[str, float]], out: Path, split: str) -> Path | None
         ax.grid(alpha=0.3)
     figure.savefig(out / "curve.png", dpi=100)
     return out / "curve.png"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="t2t-translate-all", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", help="a run dir (or its checkpoints/ folder)")
-    parser.add_argument("--split", default="dev", help="the problem's split to decode (dev)")
-    parser.add_argument("--num_samples", type=int, default=-1, help="decode the first N examples; -1: all")
-    parser.add_argument("--beam_size", type=int, default=4)
-    parser.add_argument("--alpha", type=float, default=0.6)
-    parser.add_argument("--extra_length", type=int, default=DecodeConfig.extra_length)
-    parser.add_argument("--batch_size", type=int, default=DecodeConfig.batch_size)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", default=None, help="the output folder (default: RUN/translate_all-<split>)")
-    args = parser.parse_args(argv)
-    run = Path(args.run).expanduser()
-    out = Path(args.out).expanduser() if args.out else (run.parent if run.name == "checkpoints" else run) / \
-        f"translate_all-{args.split}"
-    try:
-        config = DecodeConfig(beam_size=args.beam_size, alpha=args.alpha, extra_length=args.extra_length,
-                              batch_size=args.batch_size)
-        rows = decode_every_checkpoint(run, out, args.split, args.num_samples, config, args.device)
-    except T2TUserError as error:
-        print(f"t2t-translate-all: error: {error}", file=sys.stderr)
-        return 2
-    table = write_table(rows, out, args.split)
-    plot(rows, out, args.split)
-    print(table.read_text(encoding="utf-8"), end="")
-    print(f"Wrote {table}, {out / 'table.csv'} and the decodes of {len(rows)} checkpoints under {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
-"""`decode(cfg)` and the `decode.py` / `t2t-decode` entry point (T2T's `t2t-decoder`, `bin/t2t_decoder.py` +
-`utils/decoding.py`, with `t2t-bleu` built in).
+"""`decode(cfg)`: decoding with a trained model, what `decode.py` / `t2t-decode` (cli/decode.py) runs (T2T's
+`t2t-decoder`, `bin/t2t_decoder.py` + `utils/decoding.py`, with `t2t-bleu` built in).
 
 Everything is rebuilt from the checkpoint (model, hparams, problem, vocabulary); the command line only says what
 to decode and how:
@@ -40,11 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch.checkpoints.best import resolve_checkpoint
-from t2t_torch.cli import _preflight, _report_errors, job_logging
 from t2t_torch.decoding.text_files import format_output, read_text_lines, write_text_lines
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
@@ -188,12 +186,6 @@ class ScoreJob:
         return {"pairs": float(len(scores)), "mean_log_prob": mean, "seconds": seconds}
 
 
-def decode_file(translator: Translator, config: DecodeConfig, from_file: Path, to_file: Path,
-                reference: str | None = None) -> dict[str, float]:
-    """Translate every line of `from_file` into the same line of `to_file`; BLEU if a `reference` file is given."""
-    return FileJob.check(from_file, to_file, reference).run(translator, config)
-
-
 SPLIT_FILES = ("decodes.txt", "references.txt", "inputs.txt")
 SIBLINGS = ("references", "inputs")  # beside a decodes file X.txt: X.references.txt, X.inputs.txt
 
@@ -318,24 +310,3 @@ def report_scores(hypotheses: list[str], references: list[str], names: tuple[str
         if name not in ("bleu", "chrf"):
             print(f"{name} = {value:.2f}")
     return results
-
-
-@hydra.main(config_path="pkg://t2t_torch.conf", config_name="decode", version_base="1.3")
-def _decode_task(cfg: DictConfig) -> dict[str, float]:
-    return _report_errors("t2t-decode", lambda: decode(cfg))
-
-
-FROM_CHECKPOINT = ("problem", "model", "hparams")
-
-
-def decode_main() -> None:
-    """`t2t-decode` / `python decode.py`."""
-    for arg in sys.argv[1:]:
-        key = arg.lstrip("+~").split("=", 1)[0].split(".", 1)[0]
-        if key in FROM_CHECKPOINT:
-            print(f"t2t-decode: error: '{arg}': the {key} comes from the checkpoint; pass only ckpt_path=... and"
-                  " decode.<key>=... (data_dir=... if the data moved)", file=sys.stderr)
-            sys.exit(2)
-    _preflight("decode", "t2t-decode")
-    with job_logging():
-        _decode_task()
