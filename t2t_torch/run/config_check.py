@@ -23,8 +23,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from t2t_torch import registry
 from t2t_torch.callbacks.from_config import check_early_stopping, check_entries
-from t2t_torch.checkpoints.atomic_io import load_checkpoint_file
 from t2t_torch.checkpoints.best import BEST, resolve_checkpoint
+from t2t_torch.checkpoints.record import CheckpointRecord
 from t2t_torch.errors import T2TUserError, close_matches, did_you_mean
 from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.metrics.logged_metrics import eval_metric_names
@@ -177,14 +177,14 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
                 raise T2TUserError("ckpt_path=best evaluates or decodes a run's best checkpoint (mode=eval,"
                                    " decode.py); to go on training, pass ckpt_path=<a .ckpt file>")
             if path != Path(BEST):  # <run dir>/best; a bare `best` is the run's own, known once Hydra runs
-                load_checkpoint_file(resolve_checkpoint(path), mmap=True)
+                CheckpointRecord.load(resolve_checkpoint(path, key="ckpt_path"))
         else:
-            load_checkpoint_file(path, mmap=True)
+            CheckpointRecord.load(resolve_checkpoint(path, key="ckpt_path"))  # a file or a sharded directory
     if cfg.get("init_from"):
         if cfg.get("ckpt_path"):
             raise T2TUserError("init_from starts a new run from a checkpoint's weights and ckpt_path resumes one:"
                                " pass only one of them")
-        load_checkpoint_file(resolve_checkpoint(str(cfg.init_from)), mmap=True)
+        CheckpointRecord.load(resolve_checkpoint(str(cfg.init_from), key="init_from"))
     for group in ("callbacks", "logger"):
         check_entries(cfg.get(group), group)
     if cfg.get("early_stopping") and "problem" in cfg:
