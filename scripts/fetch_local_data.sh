@@ -15,9 +15,9 @@
 #          `transcription` -> speech_folder smoke test (tests/test_speech_real_clips.py)
 #   fillets  fillets-ng-data 1.0.1 (Debian, GPL-2): the game's English dialogue with its German translation
 #          -> fillets/{train,dev,test}.tsv, 1,833 pairs split by level (scripts/extract_fillets.py)
-#          -> the fine-tuning recipe translate_ende_fillets_finetune
+#          -> problem=translate_ende_fillets (conf/problem/) -> the recipe translate_ende_fillets_finetune
 #   synthetic_speech  espeak-ng (Debian) reading Brown sentences (needs brown and `apt-get install espeak-ng`):
-#          scripts/make_synthetic_speech.py -> synthetic_speech/ -> the speech_synthetic_tiny recipe
+#          scripts/make_synthetic_speech.py -> synthetic_speech/ -> problem=speech_synthetic -> speech_synthetic_tiny
 #
 # Each data set is written to a temporary name and renamed when complete, so an interrupted run never
 # leaves a truncated file that looks finished; a data set already present is skipped.

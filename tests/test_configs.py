@@ -31,7 +31,8 @@ NOT_COMPOSABLE = {name for name, recipe in RECIPES.items()
                   if not all(option_exists(group, option) for group, option in recipe.requires.items())}
 OPTIONS = [(group, name) for group, names in GROUPS.items() for name in names
            if group not in ("hydra", "__pycache__") and not (group == "experiment" and name in NOT_COMPOSABLE)]
-OPTIONS += [("problem", name) for name in registry.list_problems(include_reversed=True)]  # config_store.py
+OPTIONS += [("problem", name) for name in registry.list_problems(include_reversed=True)  # config_store.py
+            if name not in GROUPS.get("problem", [])]  # a preset of the same name takes the node's place
 
 
 # What composing `group=name` must produce, worked out from the YAML files (and the problem registry) alone: each
@@ -64,11 +65,27 @@ def _package_prefix(path: Path, group: str) -> str:
     return f"{group}."
 
 
+SCHEMA = ("/problem_schema/", "@_here_")  # a conf/problem/ preset's first defaults entry: its problem's node
+
+
+def problem_of(name: str) -> str:
+    """The registered problem of option `problem=name`: itself, or the one whose node a conf/problem/ preset
+    extends."""
+    path = PACKAGE_CONF_DIR / "problem" / f"{name}.yaml"
+    return str(OmegaConf.load(path).defaults[0]).removeprefix(SCHEMA[0]).removesuffix(SCHEMA[1]) \
+        if path.is_file() else name
+
+
+def _problem_node(name: str) -> dict[str, Any]:
+    """The leaves of the registry's typed node of problem `name` (config_store.py)."""
+    settings = {"name": name, **registry.problem_class(name).default_config()}
+    return {f"problem.{key}": value for key, value in settings.items()}
+
+
 def _option(group: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
     """(the values option `group/name` sets, merged in its own order; the group choices it overrides)."""
-    if group == "problem":  # generated from the registry, no YAML
-        settings = {"name": name, **registry.problem_class(name).default_config()}
-        return {f"problem.{key}": value for key, value in settings.items()}, {}
+    if group == "problem" and not (PACKAGE_CONF_DIR / group / f"{name}.yaml").is_file():  # the registry's node
+        return _problem_node(name), {}
     path = PACKAGE_CONF_DIR / group / f"{name}.yaml"
     conf = OmegaConf.load(path)
     defaults = list(conf.pop("defaults", None) or [])
@@ -77,8 +94,10 @@ def _option(group: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     choices: dict[str, str] = {}
     for entry in defaults:
-        if entry == "_self_":
-            values.update(_leaves(conf, _package_prefix(path, group)))
+        if entry == "_self_":  # (a mapping over a parent's leaf, data_files: {root: ...} over null, replaces it)
+            _overlay(values, _leaves(conf, _package_prefix(path, group)))
+        elif isinstance(entry, str) and entry.startswith(SCHEMA[0]):  # a preset extends its problem's node
+            values.update(_problem_node(problem_of(name)))
         elif isinstance(entry, str):  # a parent in the same group
             parent_values, parent_choices = _option(group, entry)
             values.update(parent_values)
@@ -151,7 +170,8 @@ def companions(group: str, name: str) -> list[str]:
         model = (_hparams_models(name) or ["transformer"])[0]
         problem = next(p for p in [defaults["problem"], *problems] if _fits(p, model))
         return [f"model={model}"] * (model != "transformer") + [f"problem={problem}"] * (problem != defaults["problem"])
-    model = name if group == "model" else next(m for m in ["transformer", *registry.list_models()] if _fits(name, m))
+    fits = problem_of(name) if group == "problem" else name
+    model = name if group == "model" else next(m for m in ["transformer", *registry.list_models()] if _fits(fits, m))
     problem = name if group == "problem" else next(p for p in [defaults["problem"], *problems] if _fits(p, model))
     hparams = next(h for h in [defaults["hparams"], *registry.list_hparams()]
                    if model in (_hparams_models(h) or [model]))
@@ -172,7 +192,7 @@ def test_every_option_composes(group, name, tmp_path):
         except T2TUserError as error:  # a problem over the user's own files asks for them, in one line
             assert "data_files" in str(error) and "\n" not in str(error)
         else:
-            assert isinstance(datamodule, ProblemDataModule) and datamodule.problem.name == name
+            assert isinstance(datamodule, ProblemDataModule) and datamodule.problem.name == problem_of(name)
     own = _option(group, name)[0]
     if not own:  # an option that turns its group off (callbacks=none): the group composes empty
         assert not OmegaConf.select(cfg, group), f"{group}/{name} sets nothing, yet {group} is not empty"

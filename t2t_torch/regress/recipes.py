@@ -95,9 +95,10 @@ class Recipe:
 
 
 def option_exists(group: str, option: str) -> bool:
-    """Whether a config group option exists: a registered problem or model, else a YAML in one of the config dirs."""
-    if group == "problem":
-        return option in registry.list_problems(include_reversed=True)
+    """Whether a config group option exists: a registered problem or model, else a YAML in one of the config dirs
+    (for a problem: a conf/problem/ preset)."""
+    if group == "problem" and option in registry.list_problems(include_reversed=True):
+        return True
     if group == "model":
         return option in registry.list_models()
     return any((conf / group / f"{option}.yaml").is_file() for conf in registry.config_dirs())
