@@ -1,7 +1,7 @@
 """Speech features, side by side in one run: serving cached log-mel frames vs computing them on the device per batch.
 
 The speech problems compute 80-bin Kaldi log-mel frames once (read, resample to 16 kHz, fbank, CMVN) and cache them
-as float16 (t2t_torch/problems/speech.py). The alternative is to cache the 16 kHz waveform (int16) and compute the
+as float16 (problems/speech/speech_problem.py). The alternative is to cache the 16 kHz waveform (int16) and compute the
 frames on the training device for every batch. This script times, on the same batches of a prepared speech folder:
 
 1. `cache`: what the loader does now: each example's float16 rows read from the memory-mapped cache, widened to
@@ -39,7 +39,7 @@ from omegaconf import OmegaConf
 from torchaudio.compliance import kaldi
 
 import t2t_torch
-from t2t_torch.problems import audio_features
+from t2t_torch.problems.speech import audio_features
 from t2t_torch.run.config_check import compose_config
 from t2t_torch.run.config_store import register_configs
 

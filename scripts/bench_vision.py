@@ -36,7 +36,7 @@ from omegaconf import OmegaConf
 import t2t_torch
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
-from t2t_torch.problems.image import Image2ClassProblem
+from t2t_torch.problems.image.image2class import Image2ClassProblem
 from t2t_torch.run.config_check import compose_config
 from t2t_torch.run.config_store import register_configs
 from t2t_torch.spec import FeatureSpec, ProblemSpec, class_label_feature

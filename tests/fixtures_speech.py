@@ -105,9 +105,9 @@ def offline_config(name: str, folder: Path) -> dict[str, Any] | None:
     """Settings under which the speech problem `name` prepares from tiny local files in `folder`; None for a
     problem of another family."""
     from t2t_torch import registry
-    from t2t_torch.problems.common_voice import CommonVoice
-    from t2t_torch.problems.librispeech import LibrispeechProblem
-    from t2t_torch.problems.speech_folder import SpeechFolderProblem
+    from t2t_torch.problems.speech.common_voice import CommonVoice
+    from t2t_torch.problems.speech.librispeech import LibrispeechProblem
+    from t2t_torch.problems.speech.speech_folder import SpeechFolderProblem
 
     cls = registry.problem_class(name)
     if issubclass(cls, SpeechFolderProblem):

@@ -50,7 +50,7 @@ def offline_config(name: str, folder: Path) -> dict[str, Any] | None:
     """Settings under which summarization problem `name` prepares from tiny files written into `folder`; None
     when `name` is not one of this family's problems."""
     from t2t_torch import registry
-    from t2t_torch.problems.summarize import SummarizeBbcHeadline, SummarizeCnnDailymail32k
+    from t2t_torch.problems.text.summarize import SummarizeBbcHeadline, SummarizeCnnDailymail32k
 
     cls = registry.problem_class(name)
     root = folder / name

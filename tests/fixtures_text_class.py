@@ -1,5 +1,5 @@
 """Tiny offline stand-ins, in the real formats, for the text-classification problems
-(t2t_torch/problems/text_class_sources.py): `offline_config(name, folder)` writes them into `folder` and returns the
+(problems/text/text_class_datasets.py): `offline_config(name, folder)` writes them into `folder` and returns the
 `problem.<key>` settings that make problem `name` (or `name_rev`) prepare from them without a download.
 
 - the Hugging Face problems (sentiment_*, rte, mrpc, multinli_matched): one Parquet file per split with the
@@ -80,8 +80,8 @@ def offline_config(name: str, folder: Path) -> dict[str, Any] | None:
     """Settings under which text-classification problem `name` prepares from tiny files written into `folder`;
     None when `name` is not one of this family's problems."""
     from t2t_torch import registry
-    from t2t_torch.problems.text_class import Text2ClassProblem
-    from t2t_torch.problems.text_class_sources import BbcNewsClass, HFText2ClassProblem, Text2ClassFiles
+    from t2t_torch.problems.text.text_class import Text2ClassProblem
+    from t2t_torch.problems.text.text_class_datasets import BbcNewsClass, HFText2ClassProblem, Text2ClassFiles
 
     base = name.removesuffix("_rev")
     try:

@@ -1,4 +1,4 @@
-"""`common_voice` (t2t_torch/problems/common_voice.py) from a release's language folder in the real layout (MP3 clips
+"""`common_voice` (problems/speech/common_voice.py) from a release's language folder in the real layout (MP3 clips
 at 48 kHz, TAB-separated split files with the release's header): transcripts and frames, the resampling counted,
 and a bad split file or a missing clip as one line (or a counted skip)."""
 
@@ -10,7 +10,7 @@ import soundfile
 import t2t_torch
 from fixtures_speech import write_common_voice
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems import audio_features
+from t2t_torch.problems.speech import audio_features
 
 
 def common_voice(root, **config):

@@ -12,8 +12,8 @@ import pytest
 
 import t2t_torch
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems import file_identity
-from t2t_torch.problems.text_problems import Text2TextProblem
+from t2t_torch.problems.sources import file_identity
+from t2t_torch.problems.text.text2text import Text2TextProblem
 from t2t_torch.text import SubwordEncoder
 from text_fixtures import SMALL_VOCAB, pairs, write_parallel, write_tsv
 

@@ -1,4 +1,4 @@
-"""The image classification problems (t2t_torch/problems/image.py): IDX files read in their real format from tiny
+"""The image classification problems (problems/image/mnist.py): IDX files read in their real format from tiny
 fixtures, one-line errors for broken or missing files and offline downloads, uint8 (H, W, C) examples batched by
 image count, deterministic train-only augmentation, and a few training steps of image_digits with basic_fc_relu."""
 
@@ -16,7 +16,7 @@ from helpers import QUIET_TRAINER, compose
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import PreprocessedDataset, ProblemDataModule
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.image import read_idx
+from t2t_torch.problems.image.mnist import read_idx
 from t2t_torch.run.train import train
 
 MNIST_FORMAT = ["image_mnist", "image_fashion_mnist"]

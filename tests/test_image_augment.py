@@ -1,4 +1,4 @@
-"""T2T's crop + flip augmentation (t2t_torch/problems/image_augment.py): the per-example numpy path and the batched
+"""T2T's crop + flip augmentation (t2t_torch/problems/image/augment.py): the per-example numpy path and the batched
 torch path give the same pixels from the same draws, the draws are a function of the generator, and a batch's
 extra keys travel from `preprocess_example` through the collate to `Problem.finish_batch`."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from t2t_torch.datamodules.collation import collate_batch
-from t2t_torch.problems.image_augment import Augmentation, apply, apply_batch, draw
+from t2t_torch.problems.image.augment import Augmentation, apply, apply_batch, draw
 from t2t_torch.spec import FeatureSpec, ProblemSpec, class_label_feature
 
 

@@ -1,4 +1,4 @@
-"""The CIFAR, ImageNet and image-folder problems (t2t_torch/problems/cifar.py, imagenet.py, image_folder.py,
+"""The CIFAR, ImageNet and image-folder problems (t2t_torch/problems/image/cifar.py, imagenet.py, image_folder.py,
 image_files.py) and the array hook of Image2ClassProblem: the readers decode tiny fixtures in the real formats
 exactly (pixels, labels, label names, channel order), augmentation is deterministic and train-only, ImageNet's
 views, the cache is rebuilt when an input changes, and every kind of bad input is a one-line error naming the file
@@ -29,11 +29,11 @@ from fixtures_image import (
 )
 from t2t_torch.datamodules.preprocessing import PreprocessedDataset
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.cifar import CIFAR10_LABELS, CIFAR100_COARSE_LABELS, CIFAR100_FINE_LABELS, batch_arrays
-from t2t_torch.problems.image import Image2ClassProblem
-from t2t_torch.problems.image_augment import Augmentation as Aug
-from t2t_torch.problems.image_augment import apply
-from t2t_torch.problems.imagenet import ImageFile, random_area_box
+from t2t_torch.problems.image.augment import Augmentation as Aug
+from t2t_torch.problems.image.augment import apply
+from t2t_torch.problems.image.cifar import CIFAR10_LABELS, CIFAR100_COARSE_LABELS, CIFAR100_FINE_LABELS, batch_arrays
+from t2t_torch.problems.image.image2class import Image2ClassProblem
+from t2t_torch.problems.image.imagenet import ImageFile, random_area_box
 
 
 def one_line(error: pytest.ExceptionInfo) -> str:

@@ -20,14 +20,21 @@ FACES = {"t2t_torch"}  # the package face: `import t2t_torch` registers the buil
 # each other.
 LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"errors": ("t2t_torch.errors",), "spec": ("t2t_torch.spec",)},
-    {"base": ("t2t_torch.hparams", "t2t_torch.writable", "t2t_torch.report"),
+    {"base": ("t2t_torch.hparams",),
      "text": ("t2t_torch.text",), "modalities": ("t2t_torch.modalities",), "optim": ("t2t_torch.optim",),
      "metrics": ("t2t_torch.metrics",),
      "search": ("t2t_torch.decoding", "t2t_torch.decoding.beam_search", "t2t_torch.decoding.cache",
                 "t2t_torch.decoding.length_penalty", "t2t_torch.decoding.sampling", "t2t_torch.decoding.text_files")},
     {"registry": ("t2t_torch.registry", "t2t_torch.usr_dir")},
     {"datamodules": ("t2t_torch.datamodules",)},  # serving data, typed against a protocol: below problems/
-    {"data": ("t2t_torch.problems",), "models": ("t2t_torch.models",)},
+    {"sources": ("t2t_torch.problems.sources",)},  # where problems read data from: below every problem family
+    {"problem base": ("t2t_torch.problems", "t2t_torch.problems.problem")},
+    # The problem families import only the base, the sources and their own family (image/ and speech/ each name
+    # their modules in their __init__ for code written against the old flat layout).
+    {"algorithmic": ("t2t_torch.problems.algorithmic",), "text problems": ("t2t_torch.problems.text",),
+     "image problems": ("t2t_torch.problems.image",), "speech problems": ("t2t_torch.problems.speech",),
+     "models": ("t2t_torch.models",)},
+    {"problem settings": ("t2t_torch.problems.settings",)},
     {"checkpoints": ("t2t_torch.checkpoints",)},
     {"inference": ("t2t_torch.inference",)},
     {"callbacks": ("t2t_torch.callbacks",)},

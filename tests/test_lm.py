@@ -1,4 +1,4 @@
-"""Language-modelling problems (`t2t_torch/problems/lm.py`, `lm_sources.py`): packing, tokens per word in the spec,
+"""Language-modelling problems (`t2t_torch/problems/text/lm.py`, `lm_sources.py`): packing, tokens per word in the spec,
 local files, the Brown reader, the Hub and enwik8 sources (offline: a fake `datasets.load_dataset`, a local zip),
 one-line errors, and a tiny decoder-only Transformer trained end to end and continuing a prompt."""
 
@@ -20,8 +20,8 @@ from fixtures_lm import offline_config, sentence, write_brown, write_lines
 from helpers import QUIET_TRAINER, TINY_MODEL, compose
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import Translator
-from t2t_torch.problems import lm_sources
-from t2t_torch.problems.lm import STATS_SUFFIX, pack
+from t2t_torch.problems.text import lm_datasets as lm_sources
+from t2t_torch.problems.text.lm import STATS_SUFFIX, pack
 from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 from t2t_torch.text import ByteEncoder

@@ -1,4 +1,4 @@
-"""Speech features (t2t_torch/problems/audio_features.py) through the speech problems' cache: Kaldi's frame count
+"""Speech features (t2t_torch/problems/speech/audio_features.py) through the speech problems' cache: Kaldi's frame count
 and 80 log-mel bins, resampling and downmixing, per-utterance and global CMVN, float16 storage, SpecAugment drawn
 from the loader's generator on `train` only, and a cache rebuilt when an audio file changes. Audio is numpy tones
 and noise written with soundfile (tests/fixtures_speech.py)."""
@@ -13,8 +13,8 @@ import t2t_torch
 from fixtures_speech import tone, write_audio, write_speech_folder
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
-from t2t_torch.problems import audio_features
-from t2t_torch.problems.audio_features import SpecAugment
+from t2t_torch.problems.speech import audio_features
+from t2t_torch.problems.speech.audio_features import SpecAugment
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""The speech problems' sources (t2t_torch/problems/speech_folder.py, librispeech.py): both transcript formats and
+"""The speech problems' sources (problems/speech/speech_folder.py, librispeech.py): both transcript formats and
 manifests, every kind of bad input as a one-line error naming the file (or, with skip_bad_audio, a counted and
 logged skip), LibriSpeech's subsets per T2T problem from a local folder in the real layout, the shared caches, and
 the OpenSLR download (a stand-in for torch.hub that serves real-format archives) with its checksums."""
@@ -14,8 +14,8 @@ import soundfile
 import t2t_torch
 from fixtures_speech import sentence, tone, write_audio, write_librispeech, write_speech_folder
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.librispeech import ARCHIVE_SHA256, OPENSLR_URL
-from t2t_torch.problems.speech_folder import transcript_lines
+from t2t_torch.problems.speech.librispeech import ARCHIVE_SHA256, OPENSLR_URL
+from t2t_torch.problems.speech.speech_folder import transcript_lines
 
 
 def one_line(error: pytest.ExceptionInfo) -> str:

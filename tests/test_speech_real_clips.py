@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 import t2t_torch
 from helpers import QUIET_TRAINER, compose
-from t2t_torch.problems import audio_features
+from t2t_torch.problems.speech import audio_features
 from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
 

@@ -10,7 +10,7 @@ import t2t_torch
 from fixtures_summarize import BBC_CLASSES, offline_config, write_bbc
 from helpers import QUIET_TRAINER, TINY_MODEL, compose
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.summarize import join_lines, read_bbc_article
+from t2t_torch.problems.text.summarize import join_lines, read_bbc_article
 from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 

@@ -1,4 +1,4 @@
-"""The text-classification problems (t2t_torch/problems/text_class.py, text_class_sources.py): labels to ids, the
+"""The text-classification problems (t2t_torch/problems/text/text_class.py, text_class_sources.py): labels to ids, the
 one-line errors for bad local files (naming file and line), sentence pairs joined by the separator id, the Hub
 sources (a stand-in `load_dataset`, and the real one on local Parquet), BBC News' deterministic split, and a few
 training steps of transformer_encoder on text2class_files reaching an eval/accuracy."""
@@ -17,8 +17,8 @@ from helpers import QUIET_TRAINER, compose
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems import text_class_sources as sources
-from t2t_torch.problems.text_class import PairEncoder
+from t2t_torch.problems.text import text_class_datasets as sources
+from t2t_torch.problems.text.text_class import PairEncoder
 from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 from t2t_torch.text import ByteEncoder, load_encoder

@@ -16,9 +16,10 @@ import pytest
 import t2t_torch
 from t2t_torch import registry
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems import downloads, translate
-from t2t_torch.problems.text_problems import Text2TextProblem
-from t2t_torch.problems.translate import ArchiveFiles, TranslateEnfrWmtSmall8k
+from t2t_torch.problems.sources import downloads
+from t2t_torch.problems.text import translate
+from t2t_torch.problems.text.text2text import Text2TextProblem
+from t2t_torch.problems.text.translate import ArchiveFiles, TranslateEnfrWmtSmall8k
 from text_fixtures import SMALL_VOCAB, make_bible, offline_config
 
 TRANSLATE_NAMES = [

@@ -69,8 +69,8 @@ def offline_config(name: str, folder: Path) -> dict[str, Any]:
     files written into `folder`; raises KeyError for a problem that is not a text problem of this module's kind."""
     import t2t_torch  # noqa: F401  (registers the problems)
     from t2t_torch import registry
-    from t2t_torch.problems.text_problems import Text2TextProblem
-    from t2t_torch.problems.translate_bible import TranslateEndeBible
+    from t2t_torch.problems.text.text2text import Text2TextProblem
+    from t2t_torch.problems.text.translate_bible import TranslateEndeBible
 
     for family in FAMILY_FIXTURES:  # the fixtures of other problem families, one module each
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from t2t_torch import register_problem
-from t2t_torch.problems.text_problems import Text2TextProblem
+from t2t_torch.problems.text.text2text import Text2TextProblem
 
 WORDS = "the cat sat on a mat while dogs ran in big green fields".split()
 

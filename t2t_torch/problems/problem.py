@@ -29,7 +29,7 @@ from t2t_torch.datamodules.example_cache import FORMAT as CACHE_FORMAT
 from t2t_torch.datamodules.example_cache import ExampleCache, ExampleDataset
 from t2t_torch.errors import T2TUserError, did_you_mean
 from t2t_torch.modalities import modality_class
-from t2t_torch.problems.file_identity import file_sha256
+from t2t_torch.problems.sources.file_identity import file_sha256
 from t2t_torch.spec import EOS_ID, FeatureSpec, ProblemSpec, symbol_feature
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from t2t_torch.models.body import family_for
 from t2t_torch.models.t2t_model import OVERRIDE_KEYS
 from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.run.range_checks import check_batching, check_model_sizes, check_seed, check_trainer
-from t2t_torch.writable import check_output_folder
+from t2t_torch.run.writable import check_output_folder
 
 GROUP_WORDS = {"problem": "problem", "model": "model", "hparams": "hparams set", "trainer": "trainer preset",
                "experiment": "experiment", "debug": "debug preset"}

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.run.writable import check_output_file
 from t2t_torch.spec import EOS_ID, PAD_ID, FeatureSpec
-from t2t_torch.writable import check_output_file
 
 TEXT_LIMIT = 300  # characters of a decoded example shown
 BARS = 40  # width of the text histogram's longest bar

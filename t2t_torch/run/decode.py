@@ -49,7 +49,7 @@ from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.inference.translator import DecodeConfig, Translator
 from t2t_torch.metrics.bleu import corpus_scores
 from t2t_torch.metrics.decode_scores import decode_scores
-from t2t_torch.writable import check_output_file, check_output_folder, same_file
+from t2t_torch.run.writable import check_output_file, check_output_folder, same_file
 
 log = logging.getLogger(__name__)
 

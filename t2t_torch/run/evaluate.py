@@ -19,9 +19,9 @@ from t2t_torch.checkpoints.best import resolve_checkpoint
 from t2t_torch.checkpoints.record import CheckpointRecord
 from t2t_torch.checkpoints.sharded import is_sharded_checkpoint
 from t2t_torch.errors import T2TUserError
-from t2t_torch.report import print_final_metrics
+from t2t_torch.run.final_report import print_final_metrics
 from t2t_torch.run.train import build_datamodule, build_module, check_checkpoint_matches
-from t2t_torch.writable import check_output_folder
+from t2t_torch.run.writable import check_output_folder
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

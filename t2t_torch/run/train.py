@@ -35,9 +35,9 @@ from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.problems.problem import Problem, check_data_dir
 from t2t_torch.problems.settings import DATAMODULE_TARGET, problem_settings
-from t2t_torch.report import print_final_metrics
+from t2t_torch.run.final_report import print_final_metrics
 from t2t_torch.run.run_lock import RunLock
-from t2t_torch.writable import same_file
+from t2t_torch.run.writable import same_file
 
 log = logging.getLogger(__name__)
 

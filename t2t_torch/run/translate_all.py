@@ -19,7 +19,7 @@ from pathlib import Path
 from t2t_torch.checkpoints.average import check_same_model, find_checkpoints, last_checkpoints, load
 from t2t_torch.inference.translator import DecodeConfig, Translator, resolve_device
 from t2t_torch.run.decode import check_split_folder, decode_split
-from t2t_torch.writable import check_output_file, check_output_folder
+from t2t_torch.run.writable import check_output_file, check_output_folder
 
 OUTPUTS = ("table.md", "table.csv", "curve.png")
 

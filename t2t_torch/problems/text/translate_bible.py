@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.text_files import TextPair
-from t2t_torch.problems.text_problems import Text2TextProblem
+from t2t_torch.problems.sources.text_files import TextPair
+from t2t_torch.problems.text.text2text import Text2TextProblem
 from t2t_torch.registry import register_problem
 
 DATABASE = "bible.db"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.speech import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem, Utterance
+from t2t_torch.problems.speech.speech_problem import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem, Utterance
 from t2t_torch.registry import register_problem
 
 SPLIT_KEYS = ("train", "dev", "test")

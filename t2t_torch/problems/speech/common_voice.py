@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.image import data_files_root
-from t2t_torch.problems.speech import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem, Utterance
-from t2t_torch.problems.speech_folder import ListingErrors, clean_text
+from t2t_torch.problems.sources.data_files import data_files_root
+from t2t_torch.problems.speech.speech_folder import ListingErrors, clean_text
+from t2t_torch.problems.speech.speech_problem import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem, Utterance
 from t2t_torch.registry import register_problem
 
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}

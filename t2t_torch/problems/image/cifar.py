@@ -38,9 +38,10 @@ import numpy as np
 from filelock import FileLock
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.file_identity import HASH_MEMO, content_sha256
-from t2t_torch.problems.image import AUGMENT_KEYS, Image2ClassProblem, data_files_root
+from t2t_torch.problems.image.image2class import AUGMENT_KEYS, Image2ClassProblem
 from t2t_torch.problems.problem import check_data_dir
+from t2t_torch.problems.sources.data_files import data_files_root
+from t2t_torch.problems.sources.file_identity import HASH_MEMO, content_sha256
 from t2t_torch.registry import register_problem
 
 CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

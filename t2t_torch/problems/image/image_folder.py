@@ -34,9 +34,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.file_identity import HASH_MEMO
-from t2t_torch.problems.image import AUGMENT_KEYS, Image2ClassProblem
-from t2t_torch.problems.image_files import (
+from t2t_torch.problems.image.image2class import AUGMENT_KEYS, Image2ClassProblem
+from t2t_torch.problems.problem import check_data_dir
+from t2t_torch.problems.sources.file_identity import HASH_MEMO
+from t2t_torch.problems.sources.image_files import (
     BadImageError,
     class_folders,
     cover_crop,
@@ -44,7 +45,6 @@ from t2t_torch.problems.image_files import (
     list_images,
     open_image,
 )
-from t2t_torch.problems.problem import check_data_dir
 from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)

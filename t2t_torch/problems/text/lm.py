@@ -47,9 +47,9 @@ from typing import Any, ClassVar
 from tqdm import tqdm
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.file_identity import file_sha256
-from t2t_torch.problems.text_files import check_readable, open_binary
-from t2t_torch.problems.text_problems import ENCODE_CHUNK, Text2TextProblem
+from t2t_torch.problems.sources.file_identity import file_sha256
+from t2t_torch.problems.sources.text_files import check_readable, open_binary
+from t2t_torch.problems.text.text2text import ENCODE_CHUNK, Text2TextProblem
 from t2t_torch.registry import register_problem
 from t2t_torch.spec import EOS_ID, ProblemSpec, symbol_feature
 from t2t_torch.text import EOS, PAD, UNK, TextEncoder, TokenFileEncoder

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.bbc_news import BbcNewsFolder, read_article_text
-from t2t_torch.problems.hf_source import HFSource, HubProblem
-from t2t_torch.problems.text_class import Sample, Text2ClassProblem, TextConcat2ClassProblem
+from t2t_torch.problems.sources.bbc_news import BbcNewsFolder, read_article_text
+from t2t_torch.problems.sources.hf_source import HFSource, HubProblem
+from t2t_torch.problems.text.text_class import Sample, Text2ClassProblem, TextConcat2ClassProblem
 from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)

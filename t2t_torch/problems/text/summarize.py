@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.bbc_news import BbcNewsFolder, read_article_text
-from t2t_torch.problems.hf_source import HFSource, HubProblem, hf_sources
-from t2t_torch.problems.text_files import TextPair
-from t2t_torch.problems.text_problems import Text2TextProblem
+from t2t_torch.problems.sources.bbc_news import BbcNewsFolder, read_article_text
+from t2t_torch.problems.sources.hf_source import HFSource, HubProblem, hf_sources
+from t2t_torch.problems.sources.text_files import TextPair
+from t2t_torch.problems.text.text2text import Text2TextProblem
 from t2t_torch.registry import register_problem
 
 log = logging.getLogger(__name__)

@@ -48,10 +48,10 @@ import torch.utils.data
 from filelock import FileLock
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.file_identity import HASH_MEMO, content_sha256
-from t2t_torch.problems.image import AUGMENT_KEYS, Image2ClassProblem
-from t2t_torch.problems.image_files import class_folders, list_images, open_image
+from t2t_torch.problems.image.image2class import AUGMENT_KEYS, Image2ClassProblem
 from t2t_torch.problems.problem import check_data_dir
+from t2t_torch.problems.sources.file_identity import HASH_MEMO, content_sha256
+from t2t_torch.problems.sources.image_files import class_folders, list_images, open_image
 from t2t_torch.registry import register_problem
 
 if TYPE_CHECKING:

@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 from filelock import FileLock
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.downloads import DOWNLOADS
-from t2t_torch.problems.image import data_files_root
-from t2t_torch.problems.speech import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem
-from t2t_torch.problems.speech_folder import read_folder
+from t2t_torch.problems.sources.data_files import data_files_root
+from t2t_torch.problems.sources.downloads import DOWNLOADS
+from t2t_torch.problems.speech.speech_folder import read_folder
+from t2t_torch.problems.speech.speech_problem import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem
 from t2t_torch.registry import register_problem
 
 OPENSLR_URL = "https://www.openslr.org/resources/12/"

@@ -37,8 +37,8 @@ from typing import Any, ClassVar, Self
 from filelock import FileLock
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.text_files import _lines, check_readable
-from t2t_torch.problems.text_problems import ENCODE_CHUNK, Text2TextProblem
+from t2t_torch.problems.sources.text_files import _lines, check_readable
+from t2t_torch.problems.text.text2text import ENCODE_CHUNK, Text2TextProblem
 from t2t_torch.spec import ProblemSpec, class_label_feature, symbol_feature
 from t2t_torch.text import TextEncoder
 

@@ -32,9 +32,9 @@ from tqdm import tqdm
 
 from t2t_torch.datamodules.example_cache import ExampleDataset
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.file_identity import HASH_MEMO, content_sha256
 from t2t_torch.problems.problem import TokenSequenceProblem, check_data_dir
-from t2t_torch.problems.text_files import (
+from t2t_torch.problems.sources.file_identity import HASH_MEMO, content_sha256
+from t2t_torch.problems.sources.text_files import (
     TextPair,
     check_data_files,
     check_readable,

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.downloads import DOWNLOADS, download
-from t2t_torch.problems.hf_source import HFSource, HubProblem, hf_sources
-from t2t_torch.problems.lm import Text2SelfProblem, split_paths
-from t2t_torch.problems.text_files import check_readable
+from t2t_torch.problems.sources.downloads import DOWNLOADS, download
+from t2t_torch.problems.sources.hf_source import HFSource, HubProblem, hf_sources
+from t2t_torch.problems.sources.text_files import check_readable
+from t2t_torch.problems.text.lm import Text2SelfProblem, split_paths
 from t2t_torch.registry import register_problem
 from t2t_torch.spec import NUM_RESERVED_IDS
 

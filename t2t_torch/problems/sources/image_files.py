@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.file_identity import RACY_WINDOW_NS, file_sha256, read_memo, write_memo
+from t2t_torch.problems.sources.file_identity import RACY_WINDOW_NS, file_sha256, read_memo, write_memo
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -48,11 +48,11 @@ from tqdm import tqdm
 
 from t2t_torch.datamodules.example_cache import ExampleCache
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems import audio_features
-from t2t_torch.problems.audio_features import BadAudioError, GlobalStats, SpecAugment
-from t2t_torch.problems.file_identity import HASH_MEMO, file_sha256
-from t2t_torch.problems.image_files import folder_digest
 from t2t_torch.problems.problem import CachedProblem, check_data_dir
+from t2t_torch.problems.sources.file_identity import HASH_MEMO, file_sha256
+from t2t_torch.problems.sources.image_files import folder_digest
+from t2t_torch.problems.speech import audio_features
+from t2t_torch.problems.speech.audio_features import BadAudioError, GlobalStats, SpecAugment
 from t2t_torch.spec import FeatureSpec, ProblemSpec, symbol_feature
 from t2t_torch.text import ByteEncoder, EncoderFileError, SubwordEncoder, TextEncoder, load_encoder
 

@@ -1,0 +1,1 @@
+"""Where problems read their data from."""
