@@ -55,6 +55,22 @@ def register_problem(name: str | None = None) -> Callable[[T], T]:
     return _register(_PROBLEMS, "problem", name)
 
 
+def register_problem_variant(name: str, base: type, doc: str, **settings: Any) -> type:
+    """Register `base` with other class defaults under `name`: a dataset variant as one line of data (the CIFAR
+    `_plain` twins, the LibriSpeech subsets, the algorithmic tasks by alphabet), not a class statement. The variant
+    is `base` with `settings` as class attributes, named the CamelCase of `name` (the name its caches and checkpoints
+    already record); every `settings` key must be an attribute `base` already has."""
+    unknown = sorted(key for key in settings if not hasattr(base, key))
+    if unknown:
+        raise ValueError(f"problem variant '{name}' sets {unknown}, which {base.__qualname__} does not have")
+    class_name = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    variant = type(class_name, (base,), {"__doc__": doc, "__module__": base.__module__, "__qualname__": class_name,
+                                         **settings})
+    if default_name(variant) != name:
+        raise ValueError(f"problem variant '{name}' cannot be named by a class (it would be {default_name(variant)})")
+    return register_problem(name)(variant)
+
+
 def register_model(name: str | None = None) -> Callable[[T], T]:
     """Class decorator: register a model body (`t2t_torch.models.body.Body`: its families and typed config)."""
     return _register(_MODELS, "model", name)

@@ -233,3 +233,17 @@ def test_no_recipe_sets_local_paths(recipe):
     """Local data paths live in conf/problem/ presets, not in the recipes."""
     problem = OmegaConf.load(PACKAGE_CONF_DIR / "experiment" / f"{recipe}.yaml").get("problem") or {}
     assert "data_files" not in problem and "brown_dir" not in problem
+
+
+def test_a_knob_takes_every_value_its_class_declares_and_nothing_else(tmp_path):
+    """A knob is typed by what the problem class declares, not only by its default: `image_size: ClassVar[Any] =
+    32` takes [height, width], `max_vocab_lines: int | None` takes null; a value of the wrong type fails when the
+    config is composed, naming the knob."""
+    register_configs()
+    cfg = compose_config(["problem=image_folder", "problem.image_size=[64,48]", "model=basic_fc_relu",
+                          "hparams=basic_fc_small"], "train")
+    assert OmegaConf.to_container(cfg.problem.image_size) == [64, 48]
+    cfg = compose_config(["problem=text2text_files", "problem.max_vocab_lines=null"], "train")
+    assert cfg.problem.max_vocab_lines is None
+    with pytest.raises(T2TUserError, match="problem.approx_vocab_size"):
+        compose_config(["problem=text2text_files", "problem.approx_vocab_size=many"], "train")

@@ -62,3 +62,24 @@ def test_registry_command_lists_everything():
     out = subprocess.run(["t2t-registry"], capture_output=True, text=True, check=True)
     for name in [*t2t_torch.list_problems(), *t2t_torch.list_models(), *t2t_torch.list_hparams()]:
         assert name in out.stdout
+
+
+def test_a_problem_variant_is_one_registration_with_other_defaults():
+    from t2t_torch.problems.image.cifar import CifarProblem
+
+    plain = registry.problem_class("image_cifar100_plain")
+    assert plain.__qualname__ == "ImageCifar100Plain"  # the name its caches' fingerprints always recorded
+    assert plain.__bases__ == (CifarProblem,) and (plain.augment_shift, plain.augment_flip) == (0, False)
+    assert plain.class_labels == registry.problem_class("image_cifar100").class_labels
+    assert t2t_torch.problem("librispeech_noisy").train_subsets == ("train-other-500",)
+
+
+def test_a_problem_variant_must_set_attributes_its_base_has_and_have_a_class_name():
+    from t2t_torch.problems.algorithmic import ReverseProblem
+
+    with pytest.raises(ValueError, match="num_symbol"):
+        registry.register_problem_variant("algorithmic_reverse_typo", ReverseProblem, "typo", num_symbol=10)
+    with pytest.raises(ValueError, match="cannot be named by a class"):
+        registry.register_problem_variant("algorithmic__double", ReverseProblem, "bad name")
+    assert "algorithmic_reverse_typo" not in t2t_torch.list_problems()
+    assert "algorithmic__double" not in t2t_torch.list_problems()

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from t2t_torch.problems.problem import TokenSequenceProblem
-from t2t_torch.registry import register_problem
+from t2t_torch.registry import register_problem, register_problem_variant
 from t2t_torch.spec import NUM_RESERVED_IDS
 from t2t_torch.text.integer import IntegerEncoder
 
@@ -82,18 +82,6 @@ class ReverseProblem(AlgorithmicProblem):
 
 
 @register_problem()
-class AlgorithmicIdentityBinary40(IdentityProblem):
-    """Copy a binary sequence (train length 1-40, dev length up to 400)."""
-
-
-@register_problem()
-class AlgorithmicIdentityDecimal40(IdentityProblem):
-    """Copy a decimal sequence (train length 1-40, dev length up to 400)."""
-
-    num_symbols = 10
-
-
-@register_problem()
 class AlgorithmicShiftDecimal40(AlgorithmicProblem):
     """Add 10 to every symbol of a sequence over 20 symbols (train length 1-40, dev up to 80)."""
 
@@ -104,26 +92,6 @@ class AlgorithmicShiftDecimal40(AlgorithmicProblem):
     def sample(self, rng: np.random.Generator, max_length: int) -> Sample:
         inputs = uniform_sequence(rng, self.num_symbols - self.shift_distance, max_length)
         return inputs, [s + self.shift_distance for s in inputs]
-
-
-@register_problem()
-class AlgorithmicReverseBinary40(ReverseProblem):
-    """Reverse a binary sequence (train length 1-40, dev length up to 400: length generalisation)."""
-
-
-@register_problem()
-class AlgorithmicReverseDecimal40(ReverseProblem):
-    """Reverse a decimal sequence (train length 1-40, dev length up to 400)."""
-
-    num_symbols = 10
-
-
-@register_problem()
-class AlgorithmicReverseDecimal40Iid(AlgorithmicReverseDecimal40):
-    """Reverse a decimal sequence, dev drawn like train (length 1-40): the default problem."""
-
-    dev_length = 40
-    dev_size = 1000
 
 
 class ReverseNlplikeProblem(AlgorithmicProblem):
@@ -141,24 +109,6 @@ class ReverseNlplikeProblem(AlgorithmicProblem):
         weights = ranks**-self.zipf_alpha
         inputs = rng.choice(self.num_symbols, size=length, p=weights / weights.sum()).tolist()
         return inputs, inputs[::-1]
-
-
-@register_problem()
-class AlgorithmicReverseNlplike8k(ReverseNlplikeProblem):
-    """Reverse Zipf-distributed sequences over 8k symbols (length around 35, at most 70)."""
-
-    num_symbols = 8000
-    train_size = 400_000  # T2T's sizes for the nlplike problems
-    dev_size = 10_000
-
-
-@register_problem()
-class AlgorithmicReverseNlplike32k(ReverseNlplikeProblem):
-    """Reverse Zipf-distributed sequences over 32k symbols (length around 35, at most 70)."""
-
-    num_symbols = 32000
-    train_size = 400_000
-    dev_size = 10_000
 
 
 def to_digits(number: int, base: int) -> list[int]:
@@ -209,30 +159,6 @@ class MultiplicationProblem(ArithmeticProblem):
 
 
 @register_problem()
-class AlgorithmicAdditionBinary40(AdditionProblem):
-    """Add two little-endian binary numbers (inputs up to 40 symbols, dev up to 400)."""
-
-
-@register_problem()
-class AlgorithmicAdditionDecimal40(AdditionProblem):
-    """Add two little-endian decimal numbers (inputs up to 40 symbols, dev up to 400)."""
-
-    num_symbols = 10
-
-
-@register_problem()
-class AlgorithmicMultiplicationBinary40(MultiplicationProblem):
-    """Multiply two little-endian binary numbers (inputs up to 40 symbols, dev up to 400)."""
-
-
-@register_problem()
-class AlgorithmicMultiplicationDecimal40(MultiplicationProblem):
-    """Multiply two little-endian decimal numbers (inputs up to 40 symbols, dev up to 400)."""
-
-    num_symbols = 10
-
-
-@register_problem()
 class AlgorithmicSortProblem(AlgorithmicProblem):
     """Sort a sequence of numbers below 20 (train length 1-10, dev length up to 20)."""
 
@@ -244,3 +170,34 @@ class AlgorithmicSortProblem(AlgorithmicProblem):
     def sample(self, rng: np.random.Generator, max_length: int) -> Sample:
         inputs = uniform_sequence(rng, self.num_symbols, max_length)
         return inputs, sorted(inputs)
+
+
+# T2T's algorithmic problems that differ from their task only in data, one registration each: (name, task, what
+# differs from the task's defaults (binary, train length 1-40, dev length up to 400), description).
+for _name, _task, _settings, _doc in (
+    ("algorithmic_identity_binary40", IdentityProblem, {},
+     "Copy a binary sequence (train length 1-40, dev length up to 400)."),
+    ("algorithmic_identity_decimal40", IdentityProblem, {"num_symbols": 10},
+     "Copy a decimal sequence (train length 1-40, dev length up to 400)."),
+    ("algorithmic_reverse_binary40", ReverseProblem, {},
+     "Reverse a binary sequence (train length 1-40, dev length up to 400: length generalisation)."),
+    ("algorithmic_reverse_decimal40", ReverseProblem, {"num_symbols": 10},
+     "Reverse a decimal sequence (train length 1-40, dev length up to 400)."),
+    ("algorithmic_reverse_decimal40_iid", ReverseProblem, {"num_symbols": 10, "dev_length": 40, "dev_size": 1000},
+     "Reverse a decimal sequence, dev drawn like train (length 1-40): the default problem."),
+    ("algorithmic_reverse_nlplike8k", ReverseNlplikeProblem,
+     {"num_symbols": 8000, "train_size": 400_000, "dev_size": 10_000},  # T2T's sizes for the nlplike problems
+     "Reverse Zipf-distributed sequences over 8k symbols (length around 35, at most 70)."),
+    ("algorithmic_reverse_nlplike32k", ReverseNlplikeProblem,
+     {"num_symbols": 32000, "train_size": 400_000, "dev_size": 10_000},
+     "Reverse Zipf-distributed sequences over 32k symbols (length around 35, at most 70)."),
+    ("algorithmic_addition_binary40", AdditionProblem, {},
+     "Add two little-endian binary numbers (inputs up to 40 symbols, dev up to 400)."),
+    ("algorithmic_addition_decimal40", AdditionProblem, {"num_symbols": 10},
+     "Add two little-endian decimal numbers (inputs up to 40 symbols, dev up to 400)."),
+    ("algorithmic_multiplication_binary40", MultiplicationProblem, {},
+     "Multiply two little-endian binary numbers (inputs up to 40 symbols, dev up to 400)."),
+    ("algorithmic_multiplication_decimal40", MultiplicationProblem, {"num_symbols": 10},
+     "Multiply two little-endian decimal numbers (inputs up to 40 symbols, dev up to 400)."),
+):
+    register_problem_variant(_name, _task, _doc, **_settings)

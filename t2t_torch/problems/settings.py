@@ -19,6 +19,7 @@ A YAML preset in `conf/problem/` (or a `usr_dir`'s `conf/problem/`) extends a pr
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 DATAMODULE_TARGET = "t2t_torch.datamodules.datamodule.ProblemDataModule.for_problem"
@@ -26,21 +27,45 @@ NOT_SETTINGS = ("_target_", "name")  # the node's keys that are not the problem'
 SCALARS = (bool, int, float, str)
 
 
-def _field(default: Any) -> tuple[Any, dataclasses.Field]:
-    kind = next((t for t in SCALARS if type(default) is t), None)
-    if kind is not None:
-        return kind, dataclasses.field(default=default)
+def _field(default: Any, declared: Any = None) -> tuple[Any, dataclasses.Field]:
+    """The node's (type, field) of a knob: its declared type where the class declares a scalar type, an optional
+    scalar or `Any` (`image_size: ClassVar[Any] = 32` takes 64 and [64, 48]), else the type of its default."""
     if isinstance(default, list | tuple | dict):
         value = list(default) if isinstance(default, tuple) else default
         return Any, dataclasses.field(default_factory=lambda: type(value)(value))
-    return Any, dataclasses.field(default=default)
+    return _declared_kind(declared) or next((t for t in SCALARS if type(default) is t), Any), dataclasses.field(
+        default=default)
 
 
-def settings_dataclass(name: str, defaults: dict[str, Any]) -> type:
-    """The typed node of problem `name` with knobs `defaults` (the class's `default_config()`)."""
+def _declared_kind(declared: Any) -> Any:
+    """A declared type the node can check (a scalar, `X | None` of a scalar, or `Any`); None for any other."""
+    if declared in SCALARS or declared is Any:
+        return declared
+    members = typing.get_args(declared)
+    scalars = [m for m in members if m in SCALARS]
+    if type(None) in members and len(scalars) == 1 and len(members) == 2:
+        return typing.Optional[scalars[0]]  # noqa: UP045 (OmegaConf reads Optional, not the | form, in make_dataclass)
+    return None
+
+
+def declared_types(cls: type) -> dict[str, Any]:
+    """The types a problem class declares for its class attributes (`ClassVar[X]` unwrapped to X); {} when its
+    annotations cannot be resolved (then each knob is typed by its default)."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        return {}
+    return {key: (typing.get_args(hint)[0] if typing.get_origin(hint) is typing.ClassVar and typing.get_args(hint)
+                  else hint) for key, hint in hints.items()}
+
+
+def settings_dataclass(name: str, defaults: dict[str, Any], declared: dict[str, Any] | None = None) -> type:
+    """The typed node of problem `name` with knobs `defaults` (the class's `default_config()`) and the types the
+    class declares for them (`declared_types`)."""
+    declared = declared or {}
     fields = [("_target_", str, dataclasses.field(default=DATAMODULE_TARGET)),
               ("name", str, dataclasses.field(default=name))]
-    fields += [(key, *_field(value)) for key, value in defaults.items()]
+    fields += [(key, *_field(value, declared.get(key))) for key, value in defaults.items()]
     class_name = "".join(part.capitalize() for part in name.split("_")) + "Settings"
     return dataclasses.make_dataclass(class_name, fields)
 

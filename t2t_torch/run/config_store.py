@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
 from t2t_torch.checkpoints.run_identity import run_dir_name
-from t2t_torch.problems.settings import settings_dataclass
+from t2t_torch.problems.settings import declared_types, settings_dataclass
 from t2t_torch.registry import PACKAGE_CONF_DIR
 
 
@@ -37,7 +37,8 @@ def register_configs(conf_dirs: Iterable[Path] = ()) -> None:
     presets = {path.stem for folder in folders for path in Path(folder, "problem").glob("*.yaml")}
     stored = store.repo.get("problem", {})
     for name in registry.list_problems(include_reversed=True):
-        node = settings_dataclass(name, registry.problem_class(name).default_config())
+        cls = registry.problem_class(name)
+        node = settings_dataclass(name, cls.default_config(), declared_types(cls))
         store.store(group="problem_schema", name=name, node=node, provider="t2t_torch")
         if name in presets:  # the preset extends problem_schema/<name>; Hydra warns when a schema shares its name
             stored.pop(f"{name}.yaml", None)

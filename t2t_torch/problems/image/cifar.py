@@ -42,7 +42,7 @@ from t2t_torch.problems.image.image2class import AUGMENT_KEYS, Image2ClassProble
 from t2t_torch.problems.problem import check_data_dir
 from t2t_torch.problems.sources.data_files import data_files_root
 from t2t_torch.problems.sources.file_identity import HASH_MEMO, content_sha256
-from t2t_torch.registry import register_problem
+from t2t_torch.registry import register_problem_variant
 
 CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR100_FINE_LABELS = (
@@ -281,46 +281,16 @@ class CifarProblem(Image2ClassProblem):
         return np.concatenate(images), np.concatenate(labels)
 
 
-@register_problem()
-class ImageCifar10(CifarProblem):
-    """CIFAR-10, 32x32 RGB, 10 classes: 50k train, the 10k test images as dev; T2T's pad-crop-flip augmentation."""
-
-
-@register_problem()
-class ImageCifar10Plain(ImageCifar10):
-    """CIFAR-10 without augmentation."""
-
-    augment_shift = 0
-    augment_flip = False
-
-
-@register_problem()
-class ImageCifar100(CifarProblem):
-    """CIFAR-100, 32x32 RGB, 100 fine classes: 50k train, the 10k test images as dev; pad-crop-flip augmentation."""
-
-    release = CIFAR100
-    class_labels = CIFAR100_FINE_LABELS
-
-
-@register_problem()
-class ImageCifar100Plain(ImageCifar100):
-    """CIFAR-100 without augmentation."""
-
-    augment_shift = 0
-    augment_flip = False
-
-
-@register_problem()
-class ImageCifar20(CifarProblem):
-    """CIFAR-100's images with its 20 coarse (superclass) labels; pad-crop-flip augmentation."""
-
-    release = CIFAR20
-    class_labels = CIFAR100_COARSE_LABELS
-
-
-@register_problem()
-class ImageCifar20Plain(ImageCifar20):
-    """CIFAR-20 without augmentation."""
-
-    augment_shift = 0
-    augment_flip = False
+# T2T's CIFAR problems, one registration each: a release and its labels; every `_plain` twin is the same data without
+# augmentation (it shares the download and the pixel cache).
+for _name, _release, _labels, _doc in (
+    ("image_cifar10", CIFAR10, CIFAR10_LABELS,
+     "CIFAR-10, 32x32 RGB, 10 classes: 50k train, the 10k test images as dev"),
+    ("image_cifar100", CIFAR100, CIFAR100_FINE_LABELS, "CIFAR-100, 32x32 RGB, 100 fine classes: 50k train, the"
+     " 10k test images as dev"),
+    ("image_cifar20", CIFAR20, CIFAR100_COARSE_LABELS, "CIFAR-100's images with its 20 coarse (superclass) labels"),
+):
+    register_problem_variant(_name, CifarProblem, f"{_doc}; T2T's pad-crop-flip augmentation.", release=_release,
+                             class_labels=_labels)
+    register_problem_variant(f"{_name}_plain", CifarProblem, f"{_doc}; no augmentation.", release=_release,
+                             class_labels=_labels, augment_shift=0, augment_flip=False)

@@ -37,7 +37,7 @@ from t2t_torch.problems.sources.data_files import data_files_root
 from t2t_torch.problems.sources.downloads import DOWNLOADS
 from t2t_torch.problems.speech.speech_folder import read_folder
 from t2t_torch.problems.speech.speech_problem import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem
-from t2t_torch.registry import register_problem
+from t2t_torch.registry import register_problem_variant
 
 OPENSLR_URL = "https://www.openslr.org/resources/12/"
 # sha256 of each OpenSLR archive (the values torchaudio.datasets.librispeech checks).
@@ -154,49 +154,20 @@ class LibrispeechProblem(SpeechRecognitionProblem):
         return super().source_identity(split, data_dir)
 
 
-@register_problem()
-class Librispeech(LibrispeechProblem):
-    """LibriSpeech 960 h: every train subset; dev and test are clean + other (T2T's librispeech)."""
-
-
-@register_problem()
-class LibrispeechClean(LibrispeechProblem):
-    """LibriSpeech 460 h of clean speech: train-clean-100 + 360, dev-clean, test-clean."""
-
-    train_subsets = ("train-clean-100", "train-clean-360")
-    dev_subsets = ("dev-clean",)
-    test_subsets = ("test-clean",)
-
-
-@register_problem()
-class LibrispeechCleanSmall(LibrispeechProblem):
-    """LibriSpeech 100 h: train-clean-100, dev-clean, test-clean."""
-
-    train_subsets = ("train-clean-100",)
-    dev_subsets = ("dev-clean",)
-    test_subsets = ("test-clean",)
-
-
-@register_problem()
-class LibrispeechNoisy(LibrispeechProblem):
-    """LibriSpeech 500 h of harder speech: train-other-500, dev-other, test-other."""
-
-    train_subsets = ("train-other-500",)
-    dev_subsets = ("dev-other",)
-    test_subsets = ("test-other",)
-
-
-@register_problem()
-class LibrispeechTrainFullTestClean(LibrispeechProblem):
-    """LibriSpeech 960 h training, evaluated on the clean dev and test sets."""
-
-    dev_subsets = ("dev-clean",)
-    test_subsets = ("test-clean",)
-
-
-@register_problem()
-class LibrispeechTrainFullTestOther(LibrispeechProblem):
-    """LibriSpeech 960 h training, evaluated on the other (harder) dev and test sets."""
-
-    dev_subsets = ("dev-other",)
-    test_subsets = ("test-other",)
+# T2T's LibriSpeech problems, one registration each: which subsets are train, dev and test.
+for _name, _train, _dev, _test, _doc in (
+    ("librispeech", TRAIN_FULL, ("dev-clean", "dev-other"), ("test-clean", "test-other"),
+     "LibriSpeech 960 h: every train subset; dev and test are clean + other (T2T's librispeech)."),
+    ("librispeech_clean", ("train-clean-100", "train-clean-360"), ("dev-clean",), ("test-clean",),
+     "LibriSpeech 460 h of clean speech: train-clean-100 + 360, dev-clean, test-clean."),
+    ("librispeech_clean_small", ("train-clean-100",), ("dev-clean",), ("test-clean",),
+     "LibriSpeech 100 h: train-clean-100, dev-clean, test-clean."),
+    ("librispeech_noisy", ("train-other-500",), ("dev-other",), ("test-other",),
+     "LibriSpeech 500 h of harder speech: train-other-500, dev-other, test-other."),
+    ("librispeech_train_full_test_clean", TRAIN_FULL, ("dev-clean",), ("test-clean",),
+     "LibriSpeech 960 h training, evaluated on the clean dev and test sets."),
+    ("librispeech_train_full_test_other", TRAIN_FULL, ("dev-other",), ("test-other",),
+     "LibriSpeech 960 h training, evaluated on the other (harder) dev and test sets."),
+):
+    register_problem_variant(_name, LibrispeechProblem, _doc, train_subsets=_train, dev_subsets=_dev,
+                             test_subsets=_test)
