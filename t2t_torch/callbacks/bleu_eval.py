@@ -7,7 +7,8 @@ and the BLEU hook of its `train_eval_and_decode` schedule: the sample is decoded
 model's incremental cache (`t2t_torch.inference.translator.decode_sequences`), detokenized with the problem's
 `feature_encoders`, and scored by `t2t_torch.metrics.decode_scores` (sacreBLEU, torchmetrics). Enabled in
 `train.yaml` by `eval_bleu_every=N` (0: off), with `eval_bleu_samples` examples evenly spread over the dev split
-and `eval_bleu_beam_size` (1: greedy, the cheapest).
+and `eval_bleu_beam_size` (1: greedy, the cheapest); `eval_bleu_ctc_weight` is `decode.ctc_weight` for these decodes
+(a speech model's CTC head in the search: inference/speech_search.py).
 Runs on global rank 0 only; the other ranks wait at the next collective as they would for a checkpoint write.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.inference.speech_search import check_ctc_head, check_ctc_weight
 from t2t_torch.inference.translator import DecodeConfig, decode_sequences
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS, decode_scores
 
@@ -44,6 +46,7 @@ class BleuEval(L.Callback):
         if not model.targets_modality.sequence_top or model.family != "encoder_decoder":
             raise T2TUserError(f"eval_bleu_every decodes dev inputs into text: {model.family} models of"
                                f" {model.spec.targets.modality} targets do not; set eval_bleu_every=0")
+        check_ctc_head(model, self.config.ctc_weight, "eval_bleu_ctc_weight")
         datamodule = trainer.datamodule
         try:
             self.encoders = datamodule.problem.feature_encoders(datamodule.data_dir)
@@ -89,5 +92,7 @@ def bleu_eval_callbacks(cfg: DictConfig) -> list[L.Callback]:
     every = int(cfg.get("eval_bleu_every") or 0)
     if every <= 0:
         return []
-    config = DecodeConfig(beam_size=int(cfg.get("eval_bleu_beam_size") or 1))
+    ctc_weight = cfg.get("eval_bleu_ctc_weight") or 0.0
+    check_ctc_weight(ctc_weight, "eval_bleu_ctc_weight")
+    config = DecodeConfig(beam_size=int(cfg.get("eval_bleu_beam_size") or 1), ctc_weight=ctc_weight)
     return [BleuEval(every, int(cfg.get("eval_bleu_samples") or 200), config)]

@@ -21,7 +21,8 @@ from t2t_torch.optim.schedule import parse_schedule
 # Dotted keys that may differ between a run and the relaunch that resumes it.
 RESUMABLE_KEYS = frozenset({
     "output_dir", "ckpt_path", "resume", "usr_dir", "objective", "mode", "eval_split",
-    "eval_at_end", "eval_bleu_every", "eval_bleu_samples", "eval_bleu_beam_size", "keep_checkpoint_max",
+    "eval_at_end", "eval_bleu_every", "eval_bleu_samples", "eval_bleu_beam_size", "eval_bleu_ctc_weight",
+    "keep_checkpoint_max",
     "trainer.max_steps", "trainer.max_epochs", "trainer.max_time", "trainer.min_steps", "trainer.min_epochs",
     "trainer.val_check_interval", "trainer.limit_val_batches", "trainer.num_sanity_val_steps",
     "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.profiler",

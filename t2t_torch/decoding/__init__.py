@@ -16,12 +16,17 @@ without the start id and padded after eos; greedy search and sampling have beam 
         result = greedy_search(fn, B, decode_length=50, vocab_size=V, cache=cache)
     outputs = result.ids[:, 0]  # (B, L) the best hypothesis; all of result.ids for return_beams
 
+Speech models with a CTC head also decode jointly (`CtcPrefixScorer`, a `PrefixScorer` beam search mixes in, see
+`ctc_prefix_score.py`) or with CTC alone (`ctc_greedy_search`, `ctc_prefix_beam_search`, see `ctc_search.py`).
+
 To decode text with a trained checkpoint, use `t2t_torch.inference.translator.Translator` (the in-process API
 behind `t2t-decode`); it is not imported here, so this package stays free of problems and registries.
 """
 
-from t2t_torch.decoding.beam_search import EOS_ID, PAD_ID, BeamResult, beam_search
+from t2t_torch.decoding.beam_search import EOS_ID, PAD_ID, BeamResult, PrefixScorer, beam_search
 from t2t_torch.decoding.cache import BeamInvariant, expand_to_beams, reorder_cache
+from t2t_torch.decoding.ctc_prefix_score import CtcPrefixScorer
+from t2t_torch.decoding.ctc_search import ctc_greedy_search, ctc_prefix_beam_search
 from t2t_torch.decoding.length_penalty import length_penalty
 from t2t_torch.decoding.sampling import greedy_search, sample
 
@@ -30,7 +35,11 @@ __all__ = [
     "PAD_ID",
     "BeamInvariant",
     "BeamResult",
+    "CtcPrefixScorer",
+    "PrefixScorer",
     "beam_search",
+    "ctc_greedy_search",
+    "ctc_prefix_beam_search",
     "expand_to_beams",
     "greedy_search",
     "length_penalty",

@@ -28,6 +28,13 @@ Deliberate differences from T2T:
 - an empty finished slot (the bound settled an item before `beam` hypotheses finished; `stop_early=False` fills
   them) is returned as score -inf, length 0 and all pad ids, not as T2T's zero sequence with score -1e7.
 
+Two optional extras, both off by default (the search is then exactly the above):
+- `scorer`, a `PrefixScorer` (e.g. `ctc_prefix_score.CtcPrefixScorer`, joint CTC/attention decoding): a second
+  scorer of whole prefixes that rewrites each step's log-probs (N, V) into the joint scores the search ranks by;
+  it keeps its own per-hypothesis state, which the search reorders with the beams through `select`;
+- `max_lengths` (B,): per batch item, the most tokens a hypothesis may hold before eos (e.g. the encoder length of
+  an utterance); a hypothesis that reaches it can only end, and the loop runs at most max(max_lengths) + 1 steps.
+
     result = beam_search(fn, batch_size=B, beam_size=4, decode_length=50, vocab_size=V, alpha=0.6, cache=cache)
     best = result.ids[:, 0]          # (B, L); T2T's return_beams=True would use all of result.ids
 """
@@ -36,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
@@ -55,6 +62,21 @@ class BeamResult(NamedTuple):
     ids: torch.Tensor  # (B, beam, L) start id excluded, pad after eos, L = longest returned hypothesis
     scores: torch.Tensor  # (B, beam) float32, best first; -inf marks an empty slot
     lengths: torch.Tensor  # (B, beam) tokens up to and including eos (L if no eos, 0 for an empty slot)
+
+
+class PrefixScorer(Protocol):
+    """A second scorer of whole prefixes that `beam_search` mixes into the decoder's scores (see the module
+    docstring); its state covers the N = batch_size * beam_size hypotheses, batch-major as the search lays them out."""
+
+    def init(self, beam_size: int) -> Any:
+        """The state of the empty hypotheses (the start id only)."""
+
+    def score(self, state: Any, ids: torch.Tensor, log_probs: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """ids (N, t) the hypotheses, log_probs (N, V) the decoder's next-token log-probs -> the scores (N, V) the
+        search ranks the extensions by (-inf rules one out) and the state of every extension, for `select`."""
+
+    def select(self, extensions: Any, parent_rows: torch.Tensor, tokens: torch.Tensor) -> Any:
+        """The state of the kept hypotheses: row n extends row `parent_rows[n]` (N,) by `tokens[n]` (N,)."""
 
 
 @dataclass
@@ -82,16 +104,22 @@ def beam_search(
     stop_early: bool = True,
     *,
     device: torch.device | str | None = None,
+    scorer: PrefixScorer | None = None,
+    max_lengths: torch.Tensor | None = None,
 ) -> BeamResult:
     """Decode up to `decode_length` tokens per hypothesis; see the module docstring for the semantics.
 
-    `device` is where ids live; by default the device of the first tensor in `cache`, else CPU.
+    `device` is where ids live; by default the device of the first tensor in `cache`, else CPU. `scorer` and
+    `max_lengths` (B,) are the optional extras of the module docstring.
     """
     _check_sizes(batch_size, beam_size, decode_length, vocab_size)
     device = torch.device(device) if device is not None else first_device(cache) or torch.device("cpu")
     B, K, V = batch_size, beam_size, vocab_size
     cache = expand_to_beams(cache if cache is not None else {}, K)
     beams = _initial_beams(B, K, start_id, device)
+    decode_length = bounded_length(decode_length, max_lengths)
+    row_limits = None if max_lengths is None else max_lengths.to(device).repeat_interleave(K)  # (N,)
+    scorer_state = scorer.init(K) if scorer is not None else None
     max_penalty = length_penalty(decode_length, alpha)
     for step in range(decode_length):
         flat_ids = beams.alive_seq.view(B * K, step + 1)  # (N, t)
@@ -100,6 +128,10 @@ def beam_search(
         # log_softmax is one fused kernel; logsumexp + subtract took ~1.7x as long on CPU (the (N, V) passes are
         # most of a step's search cost).
         log_probs = torch.log_softmax(logits.float(), dim=-1)  # (N, V)
+        if scorer is not None:
+            log_probs, extensions = scorer.score(scorer_state, flat_ids, log_probs)
+        if row_limits is not None:
+            log_probs = force_eos(log_probs, row_limits <= step, eos_id)
         log_probs = log_probs.add_(beams.alive_log_probs.view(B * K, 1)).view(B, K, V)  # (B, K, V)
         # 2K candidates: at most K of them (one per beam) end in eos, so at least K stay alive.
         topk_log_probs, topk_flat = log_probs.view(B, K * V).topk(2 * K, dim=1)  # (B, 2K)
@@ -114,6 +146,8 @@ def beam_search(
             if bool(beams.settled.all()):
                 break
         cache = reorder_cache(cache, parent_rows)
+        if scorer is not None:
+            scorer_state = scorer.select(extensions, parent_rows, beams.alive_seq[:, :, -1].reshape(B * K))
     return _final_hypotheses(beams, eos_id)
 
 
@@ -124,6 +158,19 @@ def check_logits(logits: torch.Tensor, rows: int, vocab_size: int) -> None:
             f"symbols_to_logits_fn returned logits of shape {tuple(logits.shape)}, expected ({rows}, {vocab_size}): "
             "one row per hypothesis (batch_size * beam_size) holding the logits of the last position only."
         )
+
+
+def bounded_length(decode_length: int, max_lengths: torch.Tensor | None) -> int:
+    """The steps a search runs: `decode_length`, or fewer when every item's hypotheses must end sooner."""
+    if max_lengths is None or max_lengths.numel() == 0:
+        return decode_length
+    return min(decode_length, int(max_lengths.max()) + 1)
+
+
+def force_eos(log_probs: torch.Tensor, at_limit: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """log_probs (N, V) with every token but eos ruled out (-inf) on the rows `at_limit` (N,); eos keeps its own."""
+    not_eos = torch.arange(log_probs.size(1), device=log_probs.device) != eos_id  # (V,)
+    return log_probs.masked_fill(at_limit.unsqueeze(1) & not_eos, NEG_INF)
 
 
 def sequence_lengths(ids: torch.Tensor, eos_id: int) -> torch.Tensor:

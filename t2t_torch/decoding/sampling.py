@@ -10,7 +10,8 @@ Each sequence stops at its first eos (pad after it); the loop ends when every se
 `decode_length` steps. The result is a `BeamResult` with a beam dim of 1, so callers treat every decoder alike;
 `scores` is the summed log-probability of the emitted tokens under the model's own (untempered, unfiltered)
 distribution, eos included, which is what `beam_search` reports with `alpha=0` — greedy search returns exactly the
-ids of `beam_search(..., beam_size=1, alpha=0)`.
+ids of `beam_search(..., beam_size=1, alpha=0)`. `max_lengths` (B,) bounds each item's tokens before eos, as in
+`beam_search` (a sequence that reaches it ends there, eos scored as the model scores it).
 
     greedy = greedy_search(fn, batch_size=B, decode_length=50, vocab_size=V, cache=cache)
     drawn = sample(fn, B, 50, V, cache, temperature=0.7, top_k=40, generator=torch.Generator().manual_seed(0))
@@ -28,7 +29,9 @@ from t2t_torch.decoding.beam_search import (
     PAD_ID,
     BeamResult,
     SymbolsToLogitsFn,
+    bounded_length,
     check_logits,
+    force_eos,
     sequence_lengths,
     trim_to_longest,
 )
@@ -47,10 +50,12 @@ def greedy_search(
     start_id: int = PAD_ID,
     *,
     device: torch.device | str | None = None,
+    max_lengths: torch.Tensor | None = None,
 ) -> BeamResult:
     """Take the most likely next token at every step (T2T `sampling_method=argmax`)."""
     return _decode_single_path(
-        symbols_to_logits_fn, batch_size, decode_length, vocab_size, cache, eos_id, start_id, device, _argmax
+        symbols_to_logits_fn, batch_size, decode_length, vocab_size, cache, eos_id, start_id, device, _argmax,
+        max_lengths,
     )
 
 
@@ -68,6 +73,7 @@ def sample(
     *,
     device: torch.device | str | None = None,
     top_p: float = 1.0,
+    max_lengths: torch.Tensor | None = None,
 ) -> BeamResult:
     """Draw each next token from softmax(logits / temperature), restricted to the `top_k` most likely when > 0 and
     to the smallest set of most likely tokens whose probability reaches `top_p` when < 1 (nucleus sampling).
@@ -81,7 +87,8 @@ def sample(
         raise ValueError(f"sample needs 0 < top_p <= 1, got {top_p}.")
     choose = _argmax if temperature == 0 else _sampler(temperature, top_k, generator, top_p)
     return _decode_single_path(
-        symbols_to_logits_fn, batch_size, decode_length, vocab_size, cache, eos_id, start_id, device, choose
+        symbols_to_logits_fn, batch_size, decode_length, vocab_size, cache, eos_id, start_id, device, choose,
+        max_lengths,
     )
 
 
@@ -116,12 +123,15 @@ def _decode_single_path(
     start_id: int,
     device: torch.device | str | None,
     choose: ChooseFn,
+    max_lengths: torch.Tensor | None = None,
 ) -> BeamResult:
     """Extend every sequence by `choose(log_probs)` until all have emitted eos or `decode_length` is reached."""
     if batch_size < 1 or decode_length < 0:
         raise ValueError(f"decoding needs batch_size >= 1 and decode_length >= 0, got {batch_size}, {decode_length}.")
     device = torch.device(device) if device is not None else first_device(cache) or torch.device("cpu")
     cache = cache if cache is not None else {}
+    decode_length = bounded_length(decode_length, max_lengths)
+    limits = None if max_lengths is None else max_lengths.to(device)  # (B,)
     ids = torch.full((batch_size, 1), start_id, dtype=torch.long, device=device)  # (B, 1)
     scores = torch.zeros(batch_size, device=device)  # (B,)
     done = torch.zeros(batch_size, dtype=torch.bool, device=device)  # (B,)
@@ -129,6 +139,8 @@ def _decode_single_path(
         logits, cache = symbols_to_logits_fn(ids, step, cache)
         check_logits(logits, batch_size, vocab_size)
         log_probs = torch.log_softmax(logits.float(), dim=-1)  # (B, V)
+        if limits is not None:
+            log_probs = force_eos(log_probs, limits <= step, eos_id)
         next_ids = choose(log_probs).masked_fill(done, PAD_ID)  # (B,)
         token_log_probs = log_probs.gather(1, next_ids.unsqueeze(1)).squeeze(1)  # (B,)
         scores = scores + token_log_probs.masked_fill(done, 0.0)

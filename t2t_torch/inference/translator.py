@@ -10,7 +10,8 @@ Ports the inner loop of T2T's `decode_from_file` / `decode_interactively`: input
 `feature_encoders`, sorted by length (longest first) and decoded in batches, and the outputs are put back in input
 order. The search is `t2t_torch.decoding` driven through the model's incremental cache (`encode` / `init_cache` /
 `decode_step`, see `models/transformer.py`): beam search with T2T's length penalty, greedy search when
-`beam_size=1`, sampling when `sampling_method=random` (T2T's decode/model hparams names throughout).
+`beam_size=1`, sampling when `sampling_method=random` (T2T's decode/model hparams names throughout). Speech is
+searched by `speech_search.py`: never past the encoder's length, and with `ctc_weight` the CTC head joins in.
 
 Every input line gets a defined output: an empty or whitespace-only line (or one that cannot be encoded) decodes to
 "" without running the model, and a line longer than the model was trained on (`max_input_size`, by default the
@@ -42,6 +43,7 @@ from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.decoding.scoring import pad, sequence_log_probs
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
+from t2t_torch.inference.speech_search import check_ctc_head, check_ctc_weight, is_bounded_by_encoder, search_speech
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS
 from t2t_torch.modalities import modality_class
 from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, vocab_file_mismatch
@@ -69,6 +71,7 @@ class DecodeConfig:
     sampling_keep_top_k: int = 0  # 0: sample from the whole vocabulary
     sampling_keep_top_p: float = 1.0  # < 1: nucleus sampling (the most likely tokens holding this probability)
     seed: int | None = None  # seeds sampling
+    ctc_weight: float = 0.0  # CTC share of the score (speech_search.py): 0 the decoder alone, 1 CTC alone
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.batch_size < 1 or self.extra_length < 0 or self.max_input_size < 0:
@@ -82,6 +85,10 @@ class DecodeConfig:
             raise T2TUserError(f"sampling_temp must be >= 0 (0 = greedy), got {self.sampling_temp}")
         if not 0.0 < self.sampling_keep_top_p <= 1.0:
             raise T2TUserError(f"sampling_keep_top_p must be in (0, 1], got {self.sampling_keep_top_p}")
+        check_ctc_weight(self.ctc_weight)
+        if self.ctc_weight > 0 and self.sampling_method == "random":
+            raise T2TUserError("decode.ctc_weight > 0 searches with the CTC head; sampling does not: pass"
+                               " decode.sampling_method=argmax or decode.ctc_weight=0")
 
     @property
     def num_beams(self) -> int:
@@ -133,6 +140,8 @@ def decode_batch(model: nn.Module, inputs: torch.Tensor, vocab_size: int, config
     else:
         memory, mask = model.encode(inputs)
         decode_length = inputs.size(1) + config.extra_length
+        if is_bounded_by_encoder(model, config.ctc_weight):  # speech
+            return search_speech(model, memory, mask, decode_length, vocab_size, config, generator)
         cache = model.init_cache(memory, mask, decode_length)
     batch = inputs.size(0)
     if config.sampling_method == "random":
@@ -152,6 +161,7 @@ def decode_scored(model: nn.Module, sequences: Sequence[Sequence[Any]], vocab_si
     score, a log-probability over T2T's length penalty for a beam that finished, the summed log-probability for
     greedy search, sampling and a beam that did not finish.
     """
+    check_ctc_head(model, config.ctc_weight)
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)  # T2T: longest first
     generator = None
     if config.seed is not None:

@@ -2,7 +2,8 @@
 such loss), an auxiliary loss (models/auxiliary_loss.py) the Transformer declares: `hparams.model.ctc_weight` =
 w > 0 trains an encoder-decoder on (1 - w) x the decoder's loss + w x the
 CTC loss of a linear softmax over the encoder's positions, which pushes the encoder towards monotonic alignments
-(speech learns to attend much sooner). Decoding is unchanged: the attention decoder alone.
+(speech learns to attend much sooner). Decoding may use the head too (`decode.ctc_weight`: joint CTC/attention beam
+search, or CTC alone; inference/speech_search.py), through `log_probs`.
 
 The CTC blank is the pad id (0), which no target holds; a target's symbols are its ids before EOS. The loss is
 summed over the batch and divided by the number of target symbols, as the decoder's loss is per token. An utterance
@@ -24,10 +25,14 @@ class CtcHead(nn.Module):
         super().__init__()
         self.projection = nn.Linear(hidden_size, spec.targets.vocab_size)
 
+    def log_probs(self, memory: torch.Tensor) -> torch.Tensor:
+        """memory (B, S, D) -> the log-posteriors (B, S, V) of every label (blank = pad) at every position."""
+        return F.log_softmax(self.projection(memory).float(), dim=-1)
+
     def loss(self, memory: torch.Tensor, mask: torch.Tensor | None, targets: torch.Tensor) -> torch.Tensor:
         """memory (B, S, D) with its (B, S) mask (None: all real), targets (B, T) ids ending in EOS, padded ->
         the mean CTC loss per target symbol."""
-        log_probs = F.log_softmax(self.projection(memory).float(), dim=-1).transpose(0, 1)  # (S, B, V)
+        log_probs = self.log_probs(memory).transpose(0, 1)  # (S, B, V)
         batch, length = memory.shape[:2]
         input_lengths = mask.sum(1) if mask is not None else torch.full((batch,), length, device=memory.device)
         symbols = (targets != PAD_ID) & (targets != EOS_ID)
