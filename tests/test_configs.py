@@ -12,7 +12,6 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import t2t_torch  # noqa: F401  (registers the built-ins)
-from helpers import compose
 from t2t_torch import registry
 from t2t_torch.datamodules.batching import BatchingConfig
 from t2t_torch.datamodules.datamodule import ProblemDataModule
@@ -24,6 +23,7 @@ from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.regress.recipes import load_recipe, option_exists
 from t2t_torch.run.config_check import _hparams_models
 from t2t_torch.run.train import build_datamodule
+from tests.fixtures.helpers import compose
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in PACKAGE_CONF_DIR.iterdir() if p.is_dir()}
 RECIPES = {name: load_recipe(name, PACKAGE_CONF_DIR / "experiment" / f"{name}.yaml") for name in GROUPS["experiment"]}
