@@ -5,7 +5,7 @@
 #
 # Runs algorithmic_sort_problem (1000 steps of transformer_tiny_algorithmic) in one training process with one
 # CPU thread: about 3.5 minutes on 2 CPU cores beside another run (1 thread is also the fastest setting on a busy
-# machine, where 2 threads contend). The same check runs inside pytest (tests/test_regress.py). The full CPU set,
+# machine, where 2 threads contend). The same check runs inside pytest (tests/regress/test_regress.py). The full CPU set,
 # 3 seeds each (about 1 hour with 2 jobs on 2 cores; benchmarks/regression.md):
 #   t2t-regress --all-cpu --seeds 1,2,3 --threads 1 --jobs 2
 set -euo pipefail

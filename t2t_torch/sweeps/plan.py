@@ -43,8 +43,8 @@ from t2t_torch.optim import OptimConfig
 from t2t_torch.run.config_check import explain, first_choice_overrides
 from t2t_torch.sweeps.search_space import ParamRange, parse_search_space, split_command_line
 
-# How a composed config names our sweeper: the plugin's T2TOptunaSweeperConf._target_ (tests/test_sweeps.py checks
-# they agree). Not imported from there: the plugin imports this package, and the library stays below its plugin.
+# How a composed config names our sweeper: the plugin's T2TOptunaSweeperConf._target_ (tests/sweeps/test_sweeps.py
+# checks they agree). Not imported from there: the plugin imports this package, and the library stays below its plugin.
 SWEEPER_TARGET = "hydra_plugins.t2t_optuna_sweeper.t2t_optuna_sweeper.T2TOptunaSweeper"
 DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "random")
