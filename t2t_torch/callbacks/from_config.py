@@ -72,7 +72,7 @@ def check_early_stopping(config: Mapping[str, Any] | None, logged: Iterable[str]
         return
     monitor, logged = str(config["monitor"]), list(logged)
     if monitor not in logged:
-        bleu = " (eval/bleu needs eval_bleu_every=1)" if monitor == "eval/bleu" else ""
+        bleu = " (eval/bleu needs decode_eval.every=1)" if monitor == "eval/bleu" else ""
         raise T2TUserError(f"early_stopping.monitor '{monitor}' is not a metric every evaluation logs{bleu}."
                            f"{did_you_mean(monitor, logged)} It logs: {', '.join(logged)}")
     patience = config.get("patience")

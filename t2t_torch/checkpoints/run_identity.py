@@ -27,9 +27,11 @@ RESUMABLE_KEYS = frozenset({
     "trainer.val_check_interval", "trainer.limit_val_batches", "trainer.num_sanity_val_steps",
     "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.profiler",
 })
-# Subtrees that may differ between a run and its resumption: where and how it logs, when it stops early, and the
-# `expected:` band that recipes carried before bands moved to conf/known_results.yaml (such runs keep their name).
-RESUMABLE_PREFIXES = ("logger.", "early_stopping.", "expected.")
+# Subtrees that may differ between a run and its resumption: where and how it logs, when it stops early, the dev
+# decodes during training, and the `expected:` band that recipes carried before bands moved to
+# conf/known_results.yaml (such runs keep their name). The eval_bleu_* keys above are decode_eval's old names: runs
+# written with them keep their name too.
+RESUMABLE_PREFIXES = ("logger.", "early_stopping.", "expected.", "decode_eval.")
 # Keys the problem's name decides (the factory of its DataModule, problems/settings.py): no identity of their own, and
 # left out so that runs composed before the problem node had them keep their directory name and resume.
 DERIVED_KEYS = frozenset({"problem._target_"})

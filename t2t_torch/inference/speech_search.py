@@ -11,7 +11,7 @@ search of a model trained with a CTC head (`hparams.model.ctc_weight` > 0):
 - 0 < w < 1: joint CTC/attention beam search, every hypothesis scored (1 - w) x decoder + w x CTC prefix log-prob
   (`CtcPrefixScorer`; with `beam_size=1` a beam of one);
 - w = 1: CTC alone, no decoder step — best-path (greedy) decoding when `beam_size=1`, else CTC prefix beam search.
-The in-training dev decodes take the same value from `eval_bleu_ctc_weight` (callbacks/bleu_eval.py).
+The in-training dev decodes take the same value from `decode_eval.ctc_weight` (callbacks/decode_eval.py).
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ HIGHER_IS_BETTER = frozenset({"accuracy", "accuracy_per_sequence", "accuracy_top
                               "approx_bleu_score", "chrf", "rouge_1_fscore", "rouge_2_fscore", "rouge_L_fscore"})
 
 
-def eval_metric_names(problem_eval_metrics: Iterable[str], eval_bleu_every: int = 0,
+def eval_metric_names(problem_eval_metrics: Iterable[str], decode_eval_every: int = 0,
                       decode_metrics: Iterable[str] = ("bleu", "chrf")) -> list[str]:
     """The `eval/*` names logged by every evaluation of a run (the decode metrics only when every evaluation
     decodes)."""
     names = ["eval/loss", *(f"eval/{m}" for m in problem_eval_metrics if m != "loss")]
-    return names + ([f"eval/{m}" for m in decode_metrics] if int(eval_bleu_every or 0) == 1 else [])
+    return names + ([f"eval/{m}" for m in decode_metrics] if int(decode_eval_every or 0) == 1 else [])
 
 
 def better(metric: str) -> str | None:

@@ -35,6 +35,9 @@ from t2t_torch.registry import PACKAGE_CONF_DIR
 from t2t_torch.run.range_checks import check_batching, check_model_sizes, check_seed, check_trainer
 from t2t_torch.run.writable import check_output_folder
 
+# Settings renamed since earlier releases: old key -> new key (an old key is one line naming the new one).
+RENAMED_KEYS = {"eval_bleu_every": "decode_eval.every", "eval_bleu_samples": "decode_eval.samples",
+                "eval_bleu_beam_size": "decode_eval.beam_size", "eval_bleu_ctc_weight": "decode_eval.ctc_weight"}
 GROUP_WORDS = {"problem": "problem", "model": "model", "hparams": "hparams set", "trainer": "trainer preset",
                "experiment": "experiment", "debug": "debug preset"}
 
@@ -98,6 +101,8 @@ def compose_config(overrides: list[str], config_name: str = "train", search_path
                    multirun: bool = False) -> DictConfig:
     """Compose `config_name` with `overrides` and check it (`check_composed`; `multirun`: the command has -m);
     raise T2TUserError with one line on any error. The result has no hydra node, as Hydra's `compose`."""
+    for override in overrides:
+        check_renamed(override.lstrip("+~").split("=", 1)[0], "")
     try:
         cfg = _compose(overrides, config_name, search_path)
     except (HydraException, OmegaConfBaseException) as error:
@@ -164,6 +169,9 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
     later: the run directory Hydra would create, the checkpoint to start from, the seed, the trainer's numbers, the
     batching and the model's hparams (types here, ranges in range_checks.py)."""
     check_run_dir(cfg, multirun)
+    for key in RENAMED_KEYS:
+        if key in cfg:
+            check_renamed(key, " (set by a recipe or config file)")
     if "expected" in cfg:
         raise T2TUserError("the config has an expected: block (a recipe's known result): move it to the"
                            " known_results.yaml beside the recipe (conf/known_results.yaml), which t2t-regress reads;"
@@ -189,7 +197,7 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
         check_entries(cfg.get(group), group)
     if cfg.get("early_stopping") and "problem" in cfg:
         problem_class = registry.problem_class(str(cfg.problem.name))
-        names = eval_metric_names(problem_class.eval_metrics, cfg.get("eval_bleu_every") or 0,
+        names = eval_metric_names(problem_class.eval_metrics, OmegaConf.select(cfg, "decode_eval.every") or 0,
                                   problem_class.decode_metrics or ("bleu", "chrf"))
         check_early_stopping(cfg.early_stopping, names)
     if "seed" in cfg:
@@ -208,6 +216,12 @@ def check_composed(cfg: DictConfig, multirun: bool = False) -> None:
         check_batching(OmegaConf.to_container(hparams.batching, resolve=True))
     if "model" in cfg and isinstance(hparams, DictConfig):
         check_model_fits(cfg)
+
+
+def check_renamed(key: str, where: str) -> None:
+    """One line naming the new key when `key` is a setting's old name (RENAMED_KEYS)."""
+    if key in RENAMED_KEYS:
+        raise T2TUserError(f"{key}{where} is now {RENAMED_KEYS[key]}: pass {RENAMED_KEYS[key]}=... instead")
 
 
 def check_model_fits(cfg: DictConfig) -> None:

@@ -22,7 +22,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch import registry
-from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
+from t2t_torch.callbacks.decode_eval import decode_eval_callbacks
 from t2t_torch.callbacks.from_config import early_stopping_callback, early_stopping_mode, instantiate_entries
 from t2t_torch.callbacks.last_checkpoint import LastCheckpoint
 from t2t_torch.callbacks.nonfinite_loss_guard import NonFiniteLossGuard
@@ -210,7 +210,7 @@ def _train_locked(cfg: DictConfig, output_dir: Path, started: float) -> dict[str
     elif cfg.get("init_from"):
         warm_start_module(cfg, module, problem, datamodule.data_dir)
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
-    trainer = build_trainer(cfg, output_dir, bleu_eval_callbacks(cfg))
+    trainer = build_trainer(cfg, output_dir, decode_eval_callbacks(cfg))
     last = next(c for c in trainer.callbacks if isinstance(c, LastCheckpoint))
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

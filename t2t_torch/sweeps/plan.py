@@ -144,9 +144,9 @@ def model_config_class(model_name: str) -> type | None:
 
 
 def known_objectives(config: DictConfig) -> list[str]:
-    """The final metrics a run of `config` returns, known before it runs (eval/bleu: with eval_bleu_every=1)."""
+    """The final metrics a run of `config` returns, known before it runs (eval/bleu: with decode_eval.every=1)."""
     problem_cls = registry.problem_class(str(config.problem.name))
-    return eval_metric_names(problem_cls.eval_metrics, config.get("eval_bleu_every") or 0)
+    return eval_metric_names(problem_cls.eval_metrics, OmegaConf.select(config, "decode_eval.every") or 0)
 
 
 def check_objective(config: DictConfig, direction: str) -> str:
@@ -156,7 +156,7 @@ def check_objective(config: DictConfig, direction: str) -> str:
         raise T2TUserError(f"a sweep needs objective=<metric> (one of: {', '.join(known)})")
     if objective == "eval/bleu" and "eval/bleu" not in known:
         raise T2TUserError("objective 'eval/bleu' is logged by the final evaluation only when every evaluation"
-                           " decodes: add eval_bleu_every=1")
+                           " decodes: add decode_eval.every=1")
     if objective not in known:
         raise T2TUserError(f"objective '{objective}' is not a metric this run logs.{did_you_mean(objective, known)}"
                            f" It logs: {', '.join(known)}")

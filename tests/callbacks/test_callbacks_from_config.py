@@ -31,7 +31,7 @@ def test_any_callback_by_target_and_the_default_loggers(tmp_path):
     ("+callbacks.bad.decay=0.9", "callbacks.bad has no _target_"),
     ("+logger.bad._target_=lightning.pytorch.loggers.NoSuchLogger", "logger.bad._target_"),
     ("early_stopping.monitor=eval/accuracy_per_sequense", "Did you mean: eval/accuracy_per_sequence"),
-    ("early_stopping.monitor=eval/bleu", "eval/bleu needs eval_bleu_every=1"),
+    ("early_stopping.monitor=eval/bleu", "eval/bleu needs decode_eval.every=1"),
     ("early_stopping.monitor=eval/mystery", "It logs: eval/loss"),
 ])
 def test_bad_entries_and_monitors_are_one_line_when_composed(override, needle, tmp_path):

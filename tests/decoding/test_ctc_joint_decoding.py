@@ -1,7 +1,7 @@
 """Decoding that cannot loop: the CTC prefix scorer (decoding/ctc_prefix_score.py) against every alignment of tiny
 inputs, CTC-only greedy and prefix beam search (decoding/ctc_search.py), joint CTC/attention beam search equal to
 plain beam search at weight 0, hypotheses bounded by the encoder's length (inference/speech_search.py) through the
-translator and the decode entry point, the in-training decodes' `eval_bleu_ctc_weight`, and the one-line errors."""
+translator and the decode entry point, the in-training decodes' `decode_eval.ctc_weight`, and the one-line errors."""
 
 import itertools
 import math
@@ -11,7 +11,7 @@ import torch
 from omegaconf import OmegaConf
 
 import t2t_torch
-from t2t_torch.callbacks.bleu_eval import bleu_eval_callbacks
+from t2t_torch.callbacks.decode_eval import decode_eval_callbacks
 from t2t_torch.decoding import CtcPrefixScorer, beam_search, ctc_greedy_search, ctc_prefix_beam_search
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.translator import DecodeConfig, Translator, decode_batch
@@ -173,9 +173,9 @@ def test_bad_ctc_weights_are_one_line_errors():
     with pytest.raises(T2TUserError, match=r"this model has none: pass decode.ctc_weight=0, or train with "
                                            r"hparams.model.ctc_weight > 0"):
         Translator(model, {}, AUDIO, 100).decode_ids([torch.randn(24, 16).tolist()], DecodeConfig(ctc_weight=0.5))
-    with pytest.raises(T2TUserError, match=r"eval_bleu_ctc_weight must be a number in \[0, 1\]"):
-        bleu_eval_callbacks(OmegaConf.create({"eval_bleu_every": 1, "eval_bleu_ctc_weight": 2}))
-    (callback,) = bleu_eval_callbacks(OmegaConf.create({"eval_bleu_every": 1, "eval_bleu_ctc_weight": 0.5}))
+    with pytest.raises(T2TUserError, match=r"decode_eval.ctc_weight must be a number in \[0, 1\]"):
+        decode_eval_callbacks(OmegaConf.create({"decode_eval": {"every": 1, "ctc_weight": 2}}))
+    (callback,) = decode_eval_callbacks(OmegaConf.create({"decode_eval": {"every": 1, "ctc_weight": 0.5}}))
     assert callback.config.ctc_weight == 0.5
 
 
@@ -183,8 +183,8 @@ SPEECH_RUN = [
     "problem=speech_folder", "model=transformer", "hparams=transformer_librispeech", "hparams.model.hidden_size=16",
     "hparams.model.filter_size=32", "hparams.model.num_heads=2", "hparams.model.num_encoder_layers=1",
     "hparams.model.num_decoder_layers=1", "hparams.modality.audio_spectral.channels=4", "hparams.model.ctc_weight=0.5",
-    "hparams.batching.batch_size=200", "hparams.batching.max_length=100", "eval_bleu_every=1",
-    "eval_bleu_ctc_weight=0.5", "eval_at_end=false",
+    "hparams.batching.batch_size=200", "hparams.batching.max_length=100", "decode_eval.every=1",
+    "decode_eval.ctc_weight=0.5", "eval_at_end=false",
 ]
 
 
@@ -192,7 +192,7 @@ def test_a_ctc_checkpoint_decodes_jointly_in_training_and_from_the_entry_point(t
     write_speech_folder(tmp_path / "speech")
     cfg = compose([*SPEECH_RUN, *QUIET_TRAINER], tmp_path)
     OmegaConf.update(cfg, "problem.data_files", {"root": str(tmp_path / "speech")}, merge=False)
-    train(cfg)  # the dev decodes at each validation search jointly (eval_bleu_ctc_weight) and log eval/cer
+    train(cfg)  # the dev decodes at each validation search jointly (decode_eval.ctc_weight) and log eval/cer
     assert any("eval/cer" in log.read_text() for log in (tmp_path / "run").rglob("metrics.csv"))
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
     for weight in (0.5, 1.0):

@@ -143,8 +143,8 @@ class StepRecorder(L.Callback):
 @pytest.mark.parametrize("model_name", MODELS)
 def test_fast_dev_run(model_name, tmp_path, monkeypatch):
     recorder = StepRecorder()
-    original = t2t_torch.run.train.bleu_eval_callbacks  # the hook train() uses for its extra callbacks
-    monkeypatch.setattr(t2t_torch.run.train, "bleu_eval_callbacks", lambda cfg: [*original(cfg), recorder])
+    original = t2t_torch.run.train.decode_eval_callbacks  # the hook train() uses for its extra callbacks
+    monkeypatch.setattr(t2t_torch.run.train, "decode_eval_callbacks", lambda cfg: [*original(cfg), recorder])
     cfg = compose_with_problem(model_name, [*QUIET_TRAINER, f"model={model_name}",
                                f"hparams={fitting_sets(model_name)[0]}", "trainer.fast_dev_run=2"], tmp_path)
     shrink_model(cfg, model_name)

@@ -151,7 +151,7 @@ class SigtermInValidation(L.Callback):
 
 def test_sigterm_during_the_first_validation_then_rerun(tmp_path, monkeypatch):
     overrides = tiny(["trainer.max_steps=8", "trainer.val_check_interval=4", "trainer.limit_val_batches=2"])
-    monkeypatch.setattr(train_module, "bleu_eval_callbacks", lambda cfg: [SigtermInValidation()])
+    monkeypatch.setattr(train_module, "decode_eval_callbacks", lambda cfg: [SigtermInValidation()])
     with pytest.raises(StoppedBySignal) as stopped:
         train(compose(overrides, tmp_path))
     assert stopped.value.step == 4 and stopped.value.exit_status == 143

@@ -19,7 +19,7 @@ import sacrebleu
 import torch
 from omegaconf import OmegaConf
 
-from t2t_torch.callbacks.bleu_eval import BleuEval, bleu_eval_callbacks
+from t2t_torch.callbacks.decode_eval import DecodeEval, decode_eval_callbacks
 from t2t_torch.checkpoints.average import main as avg_main
 from t2t_torch.cli.decode import main as decode_main
 from t2t_torch.errors import T2TUserError
@@ -35,7 +35,7 @@ COPY_TASK = [
     "hparams.model.num_heads=2", "hparams.model.num_hidden_layers=1", "hparams.batching.batch_size=256",
     "hparams.optim.learning_rate_constant=0.5", "hparams.optim.learning_rate_warmup_steps=50",
     "trainer=cpu", "trainer.max_steps=500", "trainer.val_check_interval=250", "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false", "eval_bleu_every=1", "eval_bleu_samples=16", "keep_checkpoint_max=2",
+    "trainer.enable_model_summary=false", "decode_eval.every=1", "decode_eval.samples=16", "keep_checkpoint_max=2",
 ]
 
 
@@ -215,12 +215,12 @@ def test_averaged_checkpoints_of_the_run_decode(trained, tmp_path):
     assert decoded and set(decoded.split()) <= set("0123456789")
 
 
-def test_bleu_eval_is_off_unless_configured():
-    assert bleu_eval_callbacks(OmegaConf.create({"eval_bleu_every": 0})) == []
-    (callback,) = bleu_eval_callbacks(OmegaConf.create({"eval_bleu_every": 3, "eval_bleu_beam_size": 4}))
-    assert isinstance(callback, BleuEval) and callback.every == 3 and callback.config.beam_size == 4
+def test_decode_eval_is_off_unless_configured():
+    assert decode_eval_callbacks(OmegaConf.create({"decode_eval": {"every": 0}})) == []
+    (callback,) = decode_eval_callbacks(OmegaConf.create({"decode_eval": {"every": 3, "beam_size": 4}}))
+    assert isinstance(callback, DecodeEval) and callback.every == 3 and callback.config.beam_size == 4
     with pytest.raises(T2TUserError, match="must be >= 1"):
-        BleuEval(every=1, num_samples=0)
+        DecodeEval(every=1, num_samples=0)
 
 
 @pytest.mark.parametrize(("to_file", "reference_lines", "needle"), [

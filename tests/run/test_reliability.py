@@ -82,7 +82,7 @@ def test_nonfinite_gradient_stops_before_the_step_and_no_checkpoint_holds_it(tmp
     import t2t_torch.run.train as train_module
 
     poison = PoisonGradient(step=3)
-    monkeypatch.setattr(train_module, "bleu_eval_callbacks", lambda cfg: [poison])
+    monkeypatch.setattr(train_module, "decode_eval_callbacks", lambda cfg: [poison])
     with pytest.raises(NonFiniteLossError) as error:
         train(compose(tiny(["trainer.val_check_interval=2"]), tmp_path))
     message = str(error.value)

@@ -108,7 +108,7 @@ def test_sigterm_saves_last_checkpoint_wherever_it_lands_and_the_rerun_resumes_e
     full_dir = uninterrupted(["trainer.limit_val_batches=3"])
     overrides = tiny([*STEPS, "trainer.limit_val_batches=3"])  # validation at step 8 is 3 batches: signal in the first
     callback = SignalAt(8, during_validation)
-    monkeypatch.setattr(train_module, "bleu_eval_callbacks", lambda cfg: [callback])
+    monkeypatch.setattr(train_module, "decode_eval_callbacks", lambda cfg: [callback])
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(StoppedBySignal) as stopped:
         train(compose(overrides, tmp_path))

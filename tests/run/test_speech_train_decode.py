@@ -66,8 +66,8 @@ class LossRecorder(L.Callback):
 
 def test_fast_dev_run_trains_two_steps(tmp_path, monkeypatch):
     recorder = LossRecorder()
-    original = t2t_torch.run.train.bleu_eval_callbacks  # the hook train() takes its extra callbacks from
-    monkeypatch.setattr(t2t_torch.run.train, "bleu_eval_callbacks", lambda cfg: [*original(cfg), recorder])
+    original = t2t_torch.run.train.decode_eval_callbacks  # the hook train() takes its extra callbacks from
+    monkeypatch.setattr(t2t_torch.run.train, "decode_eval_callbacks", lambda cfg: [*original(cfg), recorder])
     metrics = train(speech_config(tmp_path, "trainer.fast_dev_run=2"))
     assert len(recorder.losses) == 2 and all(math.isfinite(loss) and loss > 0 for loss in recorder.losses)
     assert 0.0 <= metrics["padding_fraction"] < 1.0

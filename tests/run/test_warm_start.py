@@ -45,10 +45,10 @@ class FirstLoss(L.Callback):
 def test_a_warm_started_run_starts_from_the_pretrained_weights_at_step_0(pretrained, tmp_path, monkeypatch):
     saved = torch.load(pretrained, weights_only=False)
     losses = {}
-    original = t2t_torch.run.train.bleu_eval_callbacks  # the hook train() takes its extra callbacks from
+    original = t2t_torch.run.train.decode_eval_callbacks  # the hook train() takes its extra callbacks from
     for name, extra in (("scratch", []), ("warm", [f"init_from={pretrained}"])):
         recorder = FirstLoss()
-        monkeypatch.setattr(t2t_torch.run.train, "bleu_eval_callbacks", lambda cfg, r=recorder: [*original(cfg), r])
+        monkeypatch.setattr(t2t_torch.run.train, "decode_eval_callbacks", lambda cfg, r=recorder: [*original(cfg), r])
         train(compose(tiny(["trainer.max_steps=2", "trainer.val_check_interval=2", *extra]), tmp_path / name))
         losses[name] = (recorder.loss, recorder.step)
     assert losses["warm"][1] == losses["scratch"][1] == 1  # a new run: the step count starts again

@@ -142,7 +142,7 @@ def test_sweep_resumes_after_interruptions_and_reports_the_best_trial(tmp_path: 
         ("bad_log", [], "weight_decay: a log range needs low > 0"),
         ("algorithmic_tiny_range", ["objective=eval/acuracy"],
          "objective 'eval/acuracy' is not a metric this run logs. Did you mean: eval/accuracy"),
-        ("algorithmic_tiny_range", ["objective=eval/bleu"], "add eval_bleu_every=1"),
+        ("algorithmic_tiny_range", ["objective=eval/bleu"], "add decode_eval.every=1"),
         ("algorithmic_tiny_range", ["objective=eval/loss"], "set hydra.sweeper.direction=minimize"),
     ],
 )

@@ -6,9 +6,12 @@ Replaces T2T's in-training `approx_bleu_score` (teacher-forced, on subword ids: 
 and the BLEU hook of its `train_eval_and_decode` schedule: the sample is decoded autoregressively with the
 model's incremental cache (`t2t_torch.inference.translator.decode_sequences`), detokenized with the problem's
 `feature_encoders`, and scored by `t2t_torch.metrics.decode_scores` (sacreBLEU, torchmetrics). Enabled in
-`train.yaml` by `eval_bleu_every=N` (0: off), with `eval_bleu_samples` examples evenly spread over the dev split
-and `eval_bleu_beam_size` (1: greedy, the cheapest); `eval_bleu_ctc_weight` is `decode.ctc_weight` for these decodes
-(a speech model's CTC head in the search: inference/speech_search.py).
+`train.yaml` by `decode_eval.every=N` (0: off), with `decode_eval.samples` examples evenly spread over the dev split
+and `decode_eval.beam_size` (1: greedy, the cheapest); `decode_eval.ctc_weight` is `decode.ctc_weight` for these
+decodes (a speech model's CTC head in the search: inference/speech_search.py). The keys were `eval_bleu_every`,
+`eval_bleu_samples`, `eval_bleu_beam_size` and `eval_bleu_ctc_weight` before they were named for what they do (they
+log BLEU, chrF, ROUGE, WER or CER, whichever the problem's decode metrics are): the old names are one-line errors
+naming the new ones (run/config_check.py), and a checkpoint written under the old callback name resumes its count.
 Runs on global rank 0 only; the other ranks wait at the next collective as they would for a checkpoint write.
 """
 
@@ -30,10 +33,15 @@ from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS, decode_scores
 log = logging.getLogger(__name__)
 
 
-class BleuEval(L.Callback):
+# The callback's name in checkpoints written before it was named for decoding (its state: the validation count).
+OLD_STATE_KEY = "BleuEval"
+
+
+class DecodeEval(L.Callback):
     def __init__(self, every: int, num_samples: int = 200, config: DecodeConfig | None = None) -> None:
         if every < 1 or num_samples < 1:
-            raise T2TUserError(f"eval_bleu_every and eval_bleu_samples must be >= 1, got {every} and {num_samples}")
+            raise T2TUserError(f"decode_eval.every and decode_eval.samples must be >= 1, got {every} and"
+                               f" {num_samples}")
         self.every = every
         self.num_samples = num_samples
         self.config = config or DecodeConfig(beam_size=1)
@@ -44,15 +52,15 @@ class BleuEval(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = pl_module.model
         if not model.targets_modality.sequence_top or model.family != "encoder_decoder":
-            raise T2TUserError(f"eval_bleu_every decodes dev inputs into text: {model.family} models of"
-                               f" {model.spec.targets.modality} targets do not; set eval_bleu_every=0")
-        check_ctc_head(model, self.config.ctc_weight, "eval_bleu_ctc_weight")
+            raise T2TUserError(f"decode_eval.every decodes dev inputs into text: {model.family} models of"
+                               f" {model.spec.targets.modality} targets do not; set decode_eval.every=0")
+        check_ctc_head(model, self.config.ctc_weight, "decode_eval.ctc_weight")
         datamodule = trainer.datamodule
         try:
             self.encoders = datamodule.problem.feature_encoders(datamodule.data_dir)
         except NotImplementedError:
-            raise T2TUserError(f"eval_bleu_every is for text problems; {datamodule.problem.name} has no text"
-                               " encoders: set eval_bleu_every=0") from None
+            raise T2TUserError(f"decode_eval.every is for text problems; {datamodule.problem.name} has no text"
+                               " encoders: set decode_eval.every=0") from None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.encoders is None:
@@ -86,13 +94,20 @@ class BleuEval(L.Callback):
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         self.validations = int(state_dict.get("validations", 0))
 
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint written under the old callback name: its state, which Lightning looks up by the new one."""
+        states = checkpoint.get("callbacks") or {}
+        if self.state_key not in states and OLD_STATE_KEY in states:
+            self.load_state_dict(states[OLD_STATE_KEY])
 
-def bleu_eval_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    """[BleuEval] when the train config sets `eval_bleu_every` > 0, else []."""
-    every = int(cfg.get("eval_bleu_every") or 0)
+
+def decode_eval_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """[DecodeEval] when the train config sets `decode_eval.every` > 0, else []."""
+    node = cfg.get("decode_eval") or {}
+    every = int(node.get("every") or 0)
     if every <= 0:
         return []
-    ctc_weight = cfg.get("eval_bleu_ctc_weight") or 0.0
-    check_ctc_weight(ctc_weight, "eval_bleu_ctc_weight")
-    config = DecodeConfig(beam_size=int(cfg.get("eval_bleu_beam_size") or 1), ctc_weight=ctc_weight)
-    return [BleuEval(every, int(cfg.get("eval_bleu_samples") or 200), config)]
+    ctc_weight = node.get("ctc_weight") or 0.0
+    check_ctc_weight(ctc_weight, "decode_eval.ctc_weight")
+    config = DecodeConfig(beam_size=int(node.get("beam_size") or 1), ctc_weight=ctc_weight)
+    return [DecodeEval(every, int(node.get("samples") or 200), config)]
