@@ -28,6 +28,10 @@ Decoding a file writes exactly one output line per input line, in input order (w
 best first, tab-separated, each followed by its score unless `decode.write_beam_scores=false`); empty,
 whitespace-only, unencodable, over-long and invalid-UTF-8 lines are counted and warned about, never a crash or a
 shifted line.
+
+On the CPU, decoding uses at most one intra-op thread per CPU this process may use (`cap_cpu_threads`: its affinity
+and its container's CPU quota, which torch's default ignores): small decoder steps on more threads than CPUs spend
+their time in the kernel, not in the model.
 """
 
 from __future__ import annotations
@@ -40,9 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from t2t_torch.checkpoints.best import resolve_checkpoint
+from t2t_torch.datamodules.cpus import usable_cpus
 from t2t_torch.decoding.text_files import format_output, read_text_lines, write_text_lines
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
@@ -55,6 +61,17 @@ log = logging.getLogger(__name__)
 
 # What decode.* keys choose the job; the rest are DecodeConfig (search) settings.
 MODE_KEYS = ("from_file", "to_file", "reference", "interactive", "split", "num_samples", "score_file")
+
+
+def cap_cpu_threads() -> int:
+    """Lower torch's intra-op threads to the CPUs this process may use (never raise them: a smaller
+    OMP_NUM_THREADS or torch.set_num_threads stays); returns the count."""
+    threads = min(torch.get_num_threads(), usable_cpus())
+    if threads < torch.get_num_threads():
+        log.info("Decoding on %d CPU threads (torch's default, %d, is more than the CPUs this process may use)",
+                 threads, torch.get_num_threads())
+        torch.set_num_threads(threads)
+    return threads
 
 
 def decode_config(cfg: DictConfig) -> DecodeConfig:
@@ -86,6 +103,8 @@ def decode(cfg: DictConfig) -> dict[str, float]:
     translator = Translator.from_checkpoint(resolve_checkpoint(cfg.ckpt_path, key="ckpt_path"),
                                             data_dir=cfg.get("data_dir"),
                                             device=cfg.get("device", "cpu"))
+    if translator.device.type == "cpu":
+        cap_cpu_threads()
     if scoring is not None:
         return scoring.run(translator, config)
     if options.interactive:

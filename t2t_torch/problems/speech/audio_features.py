@@ -4,9 +4,10 @@ examples are served (ports the feature half of T2T's `data_generators/speech_rec
 
 - Reading: `load_waveform` reads WAV, FLAC, OGG (and whatever else libsndfile reads, MP3 included) with soundfile,
   since torchaudio 2.11's `load` needs torchcodec; averages the two channels of stereo audio into mono; resamples to
-  16 kHz with torchaudio's windowed-sinc `functional.resample`. It returns the file's own rate and channel count so
-  callers count conversions. What it cannot use is a `BadAudioError` naming the file: unreadable or corrupt, no
-  samples, a rate below 8 kHz, more than 2 channels, shorter than one 25 ms frame.
+  16 kHz with torchaudio's windowed-sinc resampler (`resampler`: its kernel built once per file rate). It returns the
+  file's own rate and channel count so callers count conversions. What it cannot use is a `BadAudioError` naming
+  the file: unreadable or corrupt, no samples, a rate below 8 kHz, more than 2 channels, shorter than one 25 ms
+  frame.
 - Features: `log_mel_fbank` is Kaldi's fbank (`torchaudio.compliance.kaldi.fbank`): 25 ms Povey windows every
   10 ms, pre-emphasis 0.97, DC removal, `num_mel_bins` (80) triangular mel bins from 20 Hz to the Nyquist frequency,
   log energies, no dither (so a cache is the same on every rebuild), samples scaled to the int16 range as Kaldi reads
@@ -24,8 +25,10 @@ examples are served (ports the feature half of T2T's `data_generators/speech_rec
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,14 +85,23 @@ def load_waveform(path: Path, fix: str) -> Waveform:
     samples = data.mean(axis=1) if channels > 1 else data[:, 0]
     if rate != SAMPLE_RATE:
         import torch
-        import torchaudio.functional
 
-        samples = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(samples)), rate,
-                                                 SAMPLE_RATE).numpy()
+        samples = resampler(int(rate))(torch.from_numpy(np.ascontiguousarray(samples))).numpy()
     if num_frames(len(samples)) == 0:
         raise BadAudioError(f"{path} lasts {1000 * len(data) / rate:.1f} ms, shorter than one {FRAME_LENGTH_MS:g} ms"
                             f" frame: {fix}")
     return Waveform(np.ascontiguousarray(samples, dtype=np.float32), int(rate), int(channels))
+
+
+@functools.lru_cache(maxsize=16)
+def resampler(rate: int) -> Any:
+    """torchaudio's `Resample(rate, SAMPLE_RATE)`, its windowed-sinc kernel computed once per file rate: the output
+    of `torchaudio.functional.resample` bit for bit (the same float32 kernel), without rebuilding the kernel for
+    every file (a process-local memo of a pure function: a few kernels, one per rate met)."""
+    import torch
+    import torchaudio.transforms
+
+    return torchaudio.transforms.Resample(rate, SAMPLE_RATE, dtype=torch.float32)
 
 
 def log_mel_fbank(samples: np.ndarray, num_mel_bins: int) -> np.ndarray:

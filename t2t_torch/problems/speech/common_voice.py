@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.sources.data_files import data_files_root
 from t2t_torch.problems.speech.speech_folder import ListingErrors, clean_text
-from t2t_torch.problems.speech.speech_problem import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem, Utterance
+from t2t_torch.problems.speech.speech_problem import SERVE_TIME_KEYS, Listing, SpeechRecognitionProblem, Utterance
 from t2t_torch.registry import register_problem
 
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
@@ -43,7 +43,7 @@ class CommonVoice(SpeechRecognitionProblem):
 
     data_files: ClassVar[Any] = None  # {root: <cv-corpus-<version>/<language>>}
     config_keys = ("data_files", *SpeechRecognitionProblem.config_keys)
-    serve_time_keys = ("data_files", *SPEC_AUGMENT_KEYS)  # the clips count by their content
+    serve_time_keys = ("data_files", *SERVE_TIME_KEYS)  # the clips count by their content
 
     def __init__(self, was_reversed: bool = False, **config: Any) -> None:
         super().__init__(was_reversed, **config)

@@ -36,7 +36,7 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.sources.data_files import data_files_root
 from t2t_torch.problems.sources.downloads import DOWNLOADS
 from t2t_torch.problems.speech.speech_folder import read_folder
-from t2t_torch.problems.speech.speech_problem import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem
+from t2t_torch.problems.speech.speech_problem import SERVE_TIME_KEYS, Listing, SpeechRecognitionProblem
 from t2t_torch.registry import register_problem_variant
 
 OPENSLR_URL = "https://www.openslr.org/resources/12/"
@@ -62,7 +62,7 @@ class LibrispeechProblem(SpeechRecognitionProblem):
     test_subsets: ClassVar[tuple[str, ...]] = ("test-clean", "test-other")
     data_files: ClassVar[Any] = None  # {root: <folder with LibriSpeech/<subset>/>}: read it instead of downloading
     config_keys = ("data_files", *SpeechRecognitionProblem.config_keys)
-    serve_time_keys = ("data_files", *SPEC_AUGMENT_KEYS)  # local files count by their content
+    serve_time_keys = ("data_files", *SERVE_TIME_KEYS)  # local files count by their content
 
     def __init__(self, was_reversed: bool = False, **config: Any) -> None:
         super().__init__(was_reversed, **config)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.problems.speech.speech_problem import SPEC_AUGMENT_KEYS, Listing, SpeechRecognitionProblem, Utterance
+from t2t_torch.problems.speech.speech_problem import SERVE_TIME_KEYS, Listing, SpeechRecognitionProblem, Utterance
 from t2t_torch.registry import register_problem
 
 SPLIT_KEYS = ("train", "dev", "test")
@@ -152,7 +152,7 @@ class SpeechFolderProblem(SpeechRecognitionProblem):
 
     data_files: ClassVar[Any] = None  # {root: <folder>} or {train: <tsv or folder>, dev: ..., test: ...}
     config_keys = ("data_files", *SpeechRecognitionProblem.config_keys)
-    serve_time_keys = ("data_files", *SPEC_AUGMENT_KEYS)  # the recordings count by their content instead
+    serve_time_keys = ("data_files", *SERVE_TIME_KEYS)  # the recordings count by their content instead
 
     def __init__(self, was_reversed: bool = False, **config: Any) -> None:
         super().__init__(was_reversed, **config)

@@ -16,6 +16,8 @@ the rest:
 - SpecAugment on `train` only, as examples are served (`preprocess_example`, drawn from the loader's numpy
   generator, so a resumed run draws the same masks): `spec_augment`, `freq_masks`, `freq_mask_bins`, `time_masks`,
   `time_mask_frames`, `time_mask_ratio` (audio_features.SpecAugment). These never change the cache.
+- preparation over `prepare_workers` processes (feature_workers.py; null, the default: up to 4 for splits of 64
+  utterances or more, else this process), each with one torch thread; the cache is the same whatever the count.
 - batching by frames: `hparams.batching.batch_size` counts input frames (the spec's `length_feature` is `inputs`),
   and training utterances longer than `max_length` frames are dropped.
 - metrics: T2T's teacher-forced ones plus `edit_distance`; `wer` and `cer` of real decodes (`decode.split=test`).
@@ -38,6 +40,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,7 +54,7 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.problems.problem import CachedProblem, check_data_dir
 from t2t_torch.problems.sources.file_identity import HASH_MEMO, file_sha256
 from t2t_torch.problems.sources.image_files import folder_digest
-from t2t_torch.problems.speech import audio_features
+from t2t_torch.problems.speech import audio_features, feature_workers
 from t2t_torch.problems.speech.audio_features import BadAudioError, GlobalStats, SpecAugment
 from t2t_torch.spec import FeatureSpec, ProblemSpec, symbol_feature
 from t2t_torch.text import ByteEncoder, EncoderFileError, SubwordEncoder, TextEncoder, load_encoder
@@ -63,6 +66,7 @@ CMVN_MODES = ("utterance", "global", "none")
 FEATURE_STORAGE = ("float16", "float32")
 SPEC_AUGMENT_KEYS = ("spec_augment", "freq_masks", "freq_mask_bins", "time_masks", "time_mask_frames",
                      "time_mask_ratio")
+SERVE_TIME_KEYS = (*SPEC_AUGMENT_KEYS, "prepare_workers")  # settings that never change a cache's content
 GLOBAL_CMVN_UTTERANCES = 1000  # training utterances the global CMVN statistics are estimated from
 SKIP_FIX = "replace or delete it, or pass problem.skip_bad_audio=true to leave such files out"
 
@@ -109,9 +113,10 @@ class SpeechRecognitionProblem(CachedProblem):
     time_masks: ClassVar[int] = SpecAugment.time_masks
     time_mask_frames: ClassVar[int] = SpecAugment.time_mask_frames
     time_mask_ratio: ClassVar[float] = SpecAugment.time_mask_ratio
+    prepare_workers: ClassVar[int | None] = None  # feature_workers.worker_count: None is automatic
     config_keys = ("vocab_type", "approx_vocab_size", "num_mel_bins", "cmvn", "feature_storage", "skip_bad_audio",
-                   *SPEC_AUGMENT_KEYS)
-    serve_time_keys: ClassVar[tuple[str, ...]] = SPEC_AUGMENT_KEYS  # not in the cache's identity
+                   *SERVE_TIME_KEYS)
+    serve_time_keys: ClassVar[tuple[str, ...]] = SERVE_TIME_KEYS  # not in the cache's identity
 
     def __init__(self, was_reversed: bool = False, **config: Any) -> None:
         super().__init__(was_reversed, **config)  # `_rev`: a one-line error there (`reversible` is False)
@@ -127,6 +132,7 @@ class SpeechRecognitionProblem(CachedProblem):
         for key in ("skip_bad_audio", "spec_augment"):
             if not isinstance(getattr(self, key), bool):
                 raise T2TUserError(f"problem.{key} of {self.name} must be true or false, got {getattr(self, key)!r}")
+        feature_workers.check_worker_setting(self.prepare_workers, self.name)
         self.masks = SpecAugment(self.freq_masks, self.freq_mask_bins, self.time_masks, self.time_mask_frames,
                                  self.time_mask_ratio)
         wrong = self.masks.problem("problem.")
@@ -248,16 +254,21 @@ class SpeechRecognitionProblem(CachedProblem):
             self.get_or_create_global_stats(data_dir)
         super().generate_data(data_dir)
 
-    def raw_features(self, path: Path, counts: Counter[str]) -> np.ndarray:
-        """The log-mel frames of one file, before CMVN; `counts` tallies the conversions."""
-        waveform = audio_features.load_waveform(path, SKIP_FIX)
-        if waveform.file_channels > 1:
-            counts["averaged to mono"] += 1
-        if waveform.file_rate != audio_features.SAMPLE_RATE:
-            counts[f"resampled from {waveform.file_rate} Hz"] += 1
-        features = audio_features.log_mel_fbank(waveform.samples, self.num_mel_bins)
-        audio_features.check_not_silent(features, path, SKIP_FIX)
-        return features
+    def raw_features(self, paths: list[Path], counts: Counter[str], skipped: list[str]) -> Iterator[np.ndarray | None]:
+        """The log-mel frames of each file before CMVN, in order, over `prepare_workers` processes; None for a bad
+        file with `skip_bad_audio` (its reason added to `skipped`), else its BadAudioError; `counts` tallies the
+        conversions."""
+        workers = feature_workers.worker_count(self.prepare_workers, len(paths))
+        with closing(feature_workers.file_features(paths, self.num_mel_bins, SKIP_FIX, workers)) as results:
+            for result in results:
+                if result.error is not None:
+                    if not self.skip_bad_audio:
+                        raise BadAudioError(result.error)
+                    skipped.append(result.error)
+                    yield None
+                    continue
+                counts.update(result.conversions())
+                yield result.features
 
     def normalized(self, features: np.ndarray, data_dir: Path) -> np.ndarray:
         if self.cmvn == "utterance":
@@ -271,16 +282,11 @@ class SpeechRecognitionProblem(CachedProblem):
         encoder = self.target_encoder(data_dir)
         counts: Counter[str] = Counter()
         skipped = list(listing.skipped)
-        for utterance in tqdm(listing.utterances, desc=f"{self.registered_name}/{split}", unit=" utterances",
-                              disable=None):
-            try:
-                features = self.raw_features(listing.path(utterance), counts)
-            except BadAudioError as error:
-                if not self.skip_bad_audio:
-                    raise
-                skipped.append(str(error))
-                continue
-            yield {"inputs": self.normalized(features, data_dir), "targets": encoder.encode(utterance.text)}
+        frames = self.raw_features([listing.path(u) for u in listing.utterances], counts, skipped)
+        for utterance, features in zip(tqdm(listing.utterances, desc=f"{self.registered_name}/{split}",
+                                            unit=" utterances", disable=None), frames, strict=True):
+            if features is not None:
+                yield {"inputs": self.normalized(features, data_dir), "targets": encoder.encode(utterance.text)}
         if counts:
             log.info("%s/%s: %s", self.name, split, ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
         if skipped:
@@ -304,13 +310,11 @@ class SpeechRecognitionProblem(CachedProblem):
             listing = self.utterances("train", data_dir)
             count = min(GLOBAL_CMVN_UTTERANCES, len(listing.utterances))
             picks = np.linspace(0, len(listing.utterances) - 1, count).round().astype(int)
-            stats, counts = GlobalStats(self.num_mel_bins), Counter()
-            for index in picks:
-                try:
-                    stats.add(self.raw_features(listing.path(listing.utterances[index]), counts))
-                except BadAudioError:
-                    if not self.skip_bad_audio:
-                        raise
+            stats = GlobalStats(self.num_mel_bins)
+            paths = [listing.path(listing.utterances[index]) for index in picks]
+            for features in self.raw_features(paths, Counter(), []):
+                if features is not None:
+                    stats.add(features)
             mean, std = stats.mean_std()
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             tmp.write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist(), "frames": stats.count,
