@@ -29,6 +29,7 @@ from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.speech_search import check_ctc_head, check_ctc_weight
 from t2t_torch.inference.translator import DecodeConfig, decode_sequences
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS, decode_scores
+from t2t_torch.models.family import Family
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class DecodeEval(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = pl_module.model
-        if not model.targets_modality.sequence_top or model.family != "encoder_decoder":
+        if not model.targets_modality.sequence_top or model.family != Family.ENCODER_DECODER:
             raise T2TUserError(f"decode_eval.every decodes dev inputs into text: {model.family} models of"
                                f" {model.spec.targets.modality} targets do not; set decode_eval.every=0")
         check_ctc_head(model, self.config.ctc_weight, "decode_eval.ctc_weight")

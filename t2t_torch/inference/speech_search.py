@@ -27,8 +27,6 @@ from t2t_torch.decoding.ctc_search import ctc_greedy_search, ctc_prefix_beam_sea
 from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.errors import T2TUserError
 
-SPEECH_MODALITIES = ("audio_spectral",)  # inputs whose encoder length bounds the transcript
-
 
 def check_ctc_weight(value: Any, key: str = "decode.ctc_weight") -> None:
     """`value` is a number in [0, 1], the CTC share of every decoding score."""
@@ -46,7 +44,7 @@ def check_ctc_head(model: nn.Module, ctc_weight: float, key: str = "decode.ctc_w
 
 def is_bounded_by_encoder(model: nn.Module, ctc_weight: float) -> bool:
     """Whether the encoder's length bounds the hypotheses: speech inputs, or CTC in the score."""
-    return ctc_weight > 0 or getattr(model.inputs_modality, "name", "") in SPEECH_MODALITIES
+    return ctc_weight > 0 or getattr(model.inputs_modality, "bounds_output_length", False)
 
 
 def encoder_lengths(memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

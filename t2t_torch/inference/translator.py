@@ -37,7 +37,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2t_torch.checkpoints.record import CheckpointRecord
-from t2t_torch.datamodules.batching import collate_padded
 from t2t_torch.decoding.beam_search import BeamResult, beam_search
 from t2t_torch.decoding.sampling import greedy_search, sample
 from t2t_torch.decoding.scoring import pad, sequence_log_probs
@@ -47,6 +46,7 @@ from t2t_torch.inference.speech_search import check_ctc_head, check_ctc_weight, 
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS
 from t2t_torch.modalities import modality_class
 from t2t_torch.models.checkpoint_vocabulary import check_vocab_files, vocab_file_mismatch
+from t2t_torch.models.family import Family
 from t2t_torch.problems.problem import Problem
 from t2t_torch.spec import EOS_ID, ProblemSpec
 
@@ -134,7 +134,7 @@ def decode_batch(model: nn.Module, inputs: torch.Tensor, vocab_size: int, config
                  generator: torch.Generator | None = None) -> BeamResult:
     """inputs (B, S) padded ids ending in eos -> BeamResult with ids (B, num_beams, L), best first. For a
     decoder-only model `inputs` are prompts of one length (no eos), continued for `extra_length` tokens."""
-    if model.family == "decoder":
+    if model.family == Family.DECODER:
         decode_length = config.extra_length
         cache = model.init_cache(prefix=inputs, max_length=decode_length)
     else:
@@ -167,7 +167,7 @@ def decode_scored(model: nn.Module, sequences: Sequence[Sequence[Any]], vocab_si
     if config.seed is not None:
         generator = torch.Generator(device=device).manual_seed(config.seed)
     outputs: list[list[tuple[list[int], float]]] = [[] for _ in sequences]
-    for chunk in _chunks(order, sequences, config.batch_size, same_length=model.family == "decoder"):
+    for chunk in _chunks(order, sequences, config.batch_size, same_length=model.family == Family.DECODER):
         inputs = collate_inputs(model, [sequences[index] for index in chunk])
         result = decode_batch(model, inputs.to(device), vocab_size, config, generator)
         ids, lengths, scores = result.ids.tolist(), result.lengths.tolist(), result.scores.tolist()
@@ -213,9 +213,7 @@ def prompted_log_probs(model: nn.Module, prompts: Sequence[Sequence[int]], targe
 def collate_inputs(model: nn.Module, sequences: list[Sequence[Any]]) -> torch.Tensor:
     """One padded batch of inputs: token ids (prompts of a decoder-only model too), or what the model's inputs
     modality collates (e.g. audio frames (B, T, bins))."""
-    modality = model.inputs_modality
-    if modality is None or modality.feature.modality == "symbol":
-        return collate_padded([{"inputs": sequence} for sequence in sequences])["inputs"]
+    modality = model.inputs_modality or model.targets_modality  # a decoder-only model's prompts are targets
     return type(modality).collate([np.asarray(sequence) for sequence in sequences], modality.feature)
 
 
@@ -291,7 +289,7 @@ class Translator:
         else:
             decoded = decode_scored(self.model, [sequences[i] for i in todo], self.vocab_size, config, self.device)
             targets = self.encoders["targets"]
-            prompted = self.model.family == "decoder"  # the prompt's ids and the continuation decode as one text
+            prompted = self.model.family == Family.DECODER  # the prompt's ids and the continuation decode as one text
             for index, hypotheses in zip(todo, decoded, strict=True):
                 prompt = list(sequences[index]) if prompted else []
                 beams[index] = [(targets.decode([*prompt, *ids]), score) for ids, score in hypotheses]
@@ -306,7 +304,7 @@ class Translator:
         prompt and the target its continuation (`continuation`): one sequence, of which only the target's tokens are
         scored. Sources longer than the model's max length are truncated as for decoding; a pair that does not
         encode is a one-line error naming it."""
-        prompted = self.model.family == "decoder"
+        prompted = self.model.family == Family.DECODER
         sources, stats = self.encode_inputs([source for source, _ in pairs], self.max_input_length)
         targets = []
         for number, ((source, target), ids) in enumerate(zip(pairs, sources, strict=True), start=1):
@@ -362,7 +360,7 @@ class Translator:
         """Ids ending in eos per text (truncated to `max_length` tokens), None for a text that is not decoded. A
         language model's prompts are encoded with the targets' vocabulary and get no eos (they are continued)."""
         stats = DecodeStats(lines=len(texts))
-        prompts = self.model.family == "decoder"
+        prompts = self.model.family == Family.DECODER
         if ("targets" if prompts else "inputs") not in self.encoders:
             raise T2TUserError(f"problem {getattr(self.problem, 'name', '?')} has no text inputs to decode from text:"
                                " decode one of its splits instead (decode.split=dev)")

@@ -28,6 +28,8 @@ class AudioSpectralModality(Modality):
     name = "audio_spectral"
     config_class = AudioSpectralConfig
     can_be_target = False
+    length_unit = "frames"
+    bounds_output_length = True  # a transcript has at most one symbol per encoder frame (as CTC assumes)
 
     def __init__(self, feature: FeatureSpec, hidden_size: int, config: AudioSpectralConfig,
                  body_input: str = "sequence") -> None:

@@ -36,6 +36,10 @@ class Modality(nn.Module):
     can_be_target: ClassVar[bool] = True
     sequence_top: ClassVar[bool] = False  # True: top yields one prediction per position (decodable step by step)
     eval_metrics: ClassVar[str] = "loss"  # the teacher-forced eval metrics as a target (metrics/eval_metrics.py)
+    token_ids: ClassVar[bool] = False  # values are ids of a vocabulary: the problem's encoders turn them into text
+    labels: ClassVar[bool] = False  # one class id per example, named by the spec's extra["labels"]
+    length_unit: ClassVar[str] = "rows"  # what one step of a variable-length value is (data reports)
+    bounds_output_length: ClassVar[bool] = False  # as inputs: the encoder's length bounds a decoded output's (speech)
     kinds: ClassVar[dict[str, type[Modality]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -34,6 +34,7 @@ class ClassLabelModality(Modality):
     eval_metrics = "class"
     config_class = ClassLabelConfig
     can_be_input = False
+    labels = True
 
     def __init__(self, feature: FeatureSpec, hidden_size: int, config: ClassLabelConfig,
                  body_input: str = "sequence") -> None:

@@ -34,6 +34,8 @@ class SymbolModality(Modality):
     eval_metrics = "sequence"
     config_class = SymbolConfig
     sequence_top = True
+    token_ids = True
+    length_unit = "ids"
 
     def __init__(self, feature: FeatureSpec, hidden_size: int, config: SymbolConfig,
                  body_input: str = "sequence") -> None:

@@ -1,14 +1,8 @@
 """Model bodies and their families: what a body reads and serves, and which family a (problem, model) pair is.
 
 A body is a plain `nn.Module` between the modalities' bottoms and tops (T2T's `T2TModel.body`), registered with
-`@register_model(name)`, a typed `config_class` (its `hparams.model` section) and the families it can serve:
-
-| family | problem | the body implements |
-|---|---|---|
-| `encoder_decoder` | inputs -> a sequence target | `encode(x, mask)`, `decode(y, memory, mask)`, `init_cache`, `step` |
-| `decoder` | no inputs (language models) -> a sequence target | `decode(y, None, None)`, `init_cache`, `step` |
-| `encoder` | a sequence input -> one label/value per example | `encode(x, mask)` |
-| `spatial` | an image input -> one label/value per example | `forward(x)` on (B, H, W, C) |
+`@register_model(name)`, a typed `config_class` (its `hparams.model` section) and the families it can serve
+(`family.py`: the `Family` enum and the methods each family's bodies implement, checked when a body class is made).
 
 `family_for` picks the first family of the body that the problem's modalities allow, or raises one line naming
 the models that can take the problem.
@@ -23,24 +17,37 @@ import torch.nn as nn
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.modalities import modality_class
+from t2t_torch.models.family import Family, missing_methods
 
-FAMILIES = ("encoder_decoder", "decoder", "encoder", "spatial")
+FAMILIES = tuple(Family)
 
 
 class Body(nn.Module):
     """Base of every registered model body."""
 
-    families: ClassVar[tuple[str, ...]] = ()
+    families: ClassVar[tuple[Family, ...]] = ()
     config_class: ClassVar[type]
     body_input: ClassVar[str] = "sequence"  # what its inputs' bottom must give: sequence (B, T, D) or spatial
 
-    def __init__(self, config: Any, family: str, input_shape: tuple[int | None, ...] = ()) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A body's `families` become `Family` members (a misspelt one fails here) and it must implement each."""
+        super().__init_subclass__(**kwargs)
+        unknown = [f for f in cls.families if f not in FAMILIES]
+        if unknown:
+            raise TypeError(f"{cls.__qualname__}.families names {unknown}: families are {[str(f) for f in FAMILIES]}")
+        cls.families = tuple(Family(f) for f in cls.families)
+        for family in cls.families:
+            if missing_methods(cls, family):
+                raise TypeError(f"{cls.__qualname__} serves {family} but lacks {missing_methods(cls, family)}"
+                                " (models/family.py)")
+
+    def __init__(self, config: Any, family: Family | str, input_shape: tuple[int | None, ...] = ()) -> None:
         """`input_shape`: the per-example shape of the inputs feature (the spec's), `()` without inputs."""
         super().__init__()
         if family not in self.families:
             raise ValueError(f"{type(self).__name__} serves {self.families}, not {family}")
         self.config = config
-        self.family = family
+        self.family = Family(family)
         self.input_shape = tuple(input_shape)
 
     @classmethod
@@ -75,18 +82,18 @@ def _allows(family: str, body_input: str, inputs: str | None, targets: str) -> b
     source = modality_class(inputs) if inputs is not None else None
     if source is not None and not source.can_be_input:
         return False
-    if family == "encoder_decoder":
+    if family == Family.ENCODER_DECODER:
         return source is not None and source.takes(body_input) and target.sequence_top
-    if family == "decoder":
+    if family == Family.DECODER:
         return source is None and target.sequence_top
-    if family in ("encoder", "spatial"):
-        wanted = "sequence" if family == "encoder" else "spatial"
+    if family in (Family.ENCODER, Family.SPATIAL):
+        wanted = "sequence" if family == Family.ENCODER else "spatial"
         return source is not None and body_input == wanted and source.takes(wanted) and not target.sequence_top
     return False
 
 
 def family_for(body: type[Body], modalities: Mapping[str, str], model_name: str = "",
-               problem_name: str = "", candidates: Mapping[str, type] | None = None) -> str:
+               problem_name: str = "", candidates: Mapping[str, type] | None = None) -> Family:
     """The family `body` serves for a problem with these modalities ({"inputs": ..., "targets": ...})."""
     inputs, targets = modalities.get("inputs"), modalities["targets"]
     for family in body.families:

@@ -28,6 +28,7 @@ from t2t_torch.hparams import dataclass_from_mapping
 from t2t_torch.modalities import Modality, modality_class, modality_config
 from t2t_torch.models.auxiliary_loss import AUXILIARY_LOSSES
 from t2t_torch.models.body import Body, family_for
+from t2t_torch.models.family import Family
 from t2t_torch.spec import PAD_ID, ProblemSpec
 
 OVERRIDE_KEYS = ("inputs", "targets")  # hparams.modality.<feature>: a modality name replacing the spec's
@@ -58,13 +59,14 @@ class T2TModel(nn.Module):
         self.targets_modality = build("targets")
         self.inputs_modality: Modality | None = None
         if spec.has_inputs:
-            same = names["inputs"] == names["targets"] == "symbol" and spec.inputs == spec.targets
+            same = (names["inputs"] == names["targets"] and modality_class(names["targets"]).token_ids
+                    and spec.inputs == spec.targets)
             shared = same and self.targets_modality.config.shared_embedding
             self.inputs_modality = self.targets_modality if shared else build("inputs")
         self.body = body_class(body_config, self.family, spec.inputs.shape if spec.inputs else ())
         self.auxiliary_weights = body_class.auxiliary_losses(body_config)
         for name, weight in self.auxiliary_weights.items():
-            if self.family != "encoder_decoder" or not self.targets_modality.sequence_top:
+            if self.family != Family.ENCODER_DECODER or not self.targets_modality.sequence_top:
                 raise T2TUserError(f"hparams.model.{name}_weight={weight} trains an encoder's output on the target"
                                    f" sequence; a {self.family} model has none: pass hparams.model.{name}_weight=0")
             self.add_module(name, AUXILIARY_LOSSES[name](hidden, spec))
@@ -77,15 +79,15 @@ class T2TModel(nn.Module):
         """batch {"inputs": ..., "targets": ...} -> {"logits", "loss" (mean over weights), "num_tokens" (weight)}."""
         targets, top = batch["targets"], self.targets_modality
         mask = None
-        if self.family == "decoder":
+        if self.family == Family.DECODER:
             logits = self.decode(targets)
         else:
             inputs = batch["inputs"]
             x, mask = self.inputs_modality.bottom(inputs), self.inputs_modality.mask(inputs)
-            if self.family == "encoder_decoder":
+            if self.family == Family.ENCODER_DECODER:
                 memory = self.body.encode(x, mask)
                 logits = self.decode(targets, memory, mask)
-            elif self.family == "encoder":
+            elif self.family == Family.ENCODER:
                 logits = top.top(self.body.encode(x, mask), mask)
             else:
                 logits = top.top(self.body(x))
@@ -106,7 +108,7 @@ class T2TModel(nn.Module):
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """An encoder or spatial model's output for `inputs` alone: logits (B, C) or values."""
         x, mask = self.inputs_modality.bottom(inputs), self.inputs_modality.mask(inputs)
-        h = self.body.encode(x, mask) if self.family == "encoder" else self.body(x)
+        h = self.body.encode(x, mask) if self.family == Family.ENCODER else self.body(x)
         return self.targets_modality.top(h, mask)
 
     # Incremental decoding (sequence targets) --------------------------------------------------------------------

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from t2t_torch.decoding.cache import BeamInvariant
 from t2t_torch.errors import T2TUserError
 from t2t_torch.models.body import Body
+from t2t_torch.models.family import Family
 from t2t_torch.registry import register_model
 
 
@@ -182,7 +183,7 @@ class Transformer(Body):
     def __init__(self, config: TransformerConfig, family: str, input_shape: tuple[int | None, ...] = ()) -> None:
         super().__init__(config, family, input_shape)
         c = config
-        cross = family == "encoder_decoder"
+        cross = family == Family.ENCODER_DECODER
         layers = c.num_encoder_layers or c.num_hidden_layers
         self.encoder = nn.ModuleList(EncoderLayer(c) for _ in range(layers if cross else 0))
         self.encoder_norm = nn.LayerNorm(c.hidden_size, eps=c.norm_epsilon) if cross else None

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.modalities import modality_class
 from t2t_torch.run.writable import check_output_file
 from t2t_torch.spec import EOS_ID, PAD_ID, FeatureSpec
 
@@ -32,12 +33,12 @@ BARS = 40  # width of the text histogram's longest bar
 def example_text(value: np.ndarray, name: str, feature: FeatureSpec, encoders: dict[str, Any],
                  labels: list[str]) -> str:
     """One feature of one example as a line of text."""
-    if name in encoders and feature.modality == "symbol":
+    if name in encoders and modality_class(feature.modality).token_ids:
         ids = [int(i) for i in np.asarray(value).reshape(-1) if int(i) not in (PAD_ID, EOS_ID)]
         text = encoders[name].decode(ids)
         shown = text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + " ..."
         return f"{shown!r} ({len(ids)} ids)"
-    if feature.modality == "class_label":
+    if modality_class(feature.modality).labels:
         index = int(np.asarray(value).reshape(-1)[0])
         return labels[index] if index < len(labels) else str(index)
     array = np.asarray(value, dtype=np.float64)
@@ -105,12 +106,11 @@ def inspect_split(problem: Any, data_dir: str | Path, split: str, num_examples: 
         if feature.is_variable_length and len(dataset) and hasattr(dataset, "feature_lengths"):
             lengths = dataset.feature_lengths(name)
             summary = report["lengths"][name] = length_summary(lengths)
-            unit = "frames" if feature.modality == "audio_spectral" else "ids, EOS included" if feature.append_eos \
-                else "ids" if feature.modality == "symbol" else "rows"
+            unit = modality_class(feature.modality).length_unit + (", EOS included" if feature.append_eos else "")
             print(f"\n{name} length ({unit}): "
                   + ", ".join(f"{k} {v:g}" for k, v in summary.items()))
             print("\n".join(histogram_lines(lengths)))
-        if feature.modality == "symbol" and len(dataset) and hasattr(dataset, "stored_rows"):
+        if modality_class(feature.modality).token_ids and len(dataset) and hasattr(dataset, "stored_rows"):
             use = report["vocabulary"][name] = vocabulary_use(dataset, name, feature, encoders.get(name))
             single = (f"; {100 * use['single_character_share']:.1f}% of them single characters"
                       if "single_character_share" in use else "")

@@ -31,6 +31,7 @@ from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_
 from t2t_torch.checkpoints.resume_point import find_resume_point
 from t2t_torch.datamodules.datamodule import ProblemDataModule
 from t2t_torch.errors import StoppedBySignal, T2TUserError
+from t2t_torch.modalities import modality_class
 from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.optim import OptimConfig, accumulate_grad_batches, gradient_clip_val
 from t2t_torch.problems.problem import Problem, check_data_dir
@@ -150,7 +151,7 @@ def warm_start_module(cfg: DictConfig, module: T2TModule, problem: Problem, data
         encoders = problem.feature_encoders(data_dir)
     except NotImplementedError:
         encoders = {}
-    labels = {name for name, feature in module.spec.features.items() if feature.modality == "class_label"}
+    labels = {name for name, feature in module.spec.features.items() if modality_class(feature.modality).labels}
     warm_start(module.model, cfg.model.name, resolve_checkpoint(cfg.init_from), encoders, labels)
 
 
