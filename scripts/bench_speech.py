@@ -40,7 +40,8 @@ from omegaconf import OmegaConf
 
 import t2t_torch
 from t2t_torch.datamodules.cpus import usable_cpus
-from t2t_torch.inference.translator import DecodeConfig, decode_scored
+from t2t_torch.inference.decode_config import DecodeConfig
+from t2t_torch.inference.search import decode_scored
 from t2t_torch.problems.speech import audio_features, feature_workers
 from t2t_torch.run.config_check import compose_config
 from t2t_torch.run.config_store import register_configs

@@ -4,7 +4,7 @@ wer; BLEU and chrF when the problem names none).
 
 Replaces T2T's in-training `approx_bleu_score` (teacher-forced, on subword ids: the README says not to report it)
 and the BLEU hook of its `train_eval_and_decode` schedule: the sample is decoded autoregressively with the
-model's incremental cache (`t2t_torch.inference.translator.decode_sequences`), detokenized with the problem's
+model's incremental cache (`t2t_torch.inference.search.decode_sequences`), detokenized with the problem's
 `feature_encoders`, and scored by `t2t_torch.metrics.decode_scores` (sacreBLEU, torchmetrics). Enabled in
 `train.yaml` by `decode_eval.every=N` (0: off), with `decode_eval.samples` examples evenly spread over the dev split
 and `decode_eval.beam_size` (1: greedy, the cheapest); `decode_eval.ctc_weight` is `decode.ctc_weight` for these
@@ -26,8 +26,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from t2t_torch.errors import T2TUserError
+from t2t_torch.inference.decode_config import DecodeConfig
+from t2t_torch.inference.search import decode_sequences
 from t2t_torch.inference.speech_search import check_ctc_head, check_ctc_weight
-from t2t_torch.inference.translator import DecodeConfig, decode_sequences
 from t2t_torch.metrics.decode_scores import DEFAULT_TEXT_METRICS, decode_scores
 from t2t_torch.models.family import Family
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import DecodeConfig
+from t2t_torch.inference.decode_config import DecodeConfig
 from t2t_torch.run.translate_all import decode_every_checkpoint, plot, write_table
 
 PROGRAM = "t2t-translate-all"

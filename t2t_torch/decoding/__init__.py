@@ -19,7 +19,7 @@ without the start id and padded after eos; greedy search and sampling have beam 
 Speech models with a CTC head also decode jointly (`CtcPrefixScorer`, a `PrefixScorer` beam search mixes in, see
 `ctc_prefix_score.py`) or with CTC alone (`ctc_greedy_search`, `ctc_prefix_beam_search`, see `ctc_search.py`).
 
-To decode text with a trained checkpoint, use `t2t_torch.inference.translator.Translator` (the in-process API
+To decode text with a trained checkpoint, use `t2t_torch.inference.predictor.Predictor` (the in-process API
 behind `t2t-decode`); it is not imported here, so this package stays free of problems and registries.
 """
 

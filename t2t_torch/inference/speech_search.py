@@ -56,8 +56,8 @@ def encoder_lengths(memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Te
 
 def search_speech(model: nn.Module, memory: torch.Tensor, mask: torch.Tensor | None, decode_length: int,
                   vocab_size: int, config: Any, generator: torch.Generator | None = None) -> BeamResult:
-    """Decode an encoded batch (memory (B, S, D), mask (B, S)) as `config` (a translator `DecodeConfig`) says, no
-    hypothesis longer than its encoder output (see the module docstring)."""
+    """Decode an encoded batch (memory (B, S, D), mask (B, S)) as `config` (a `DecodeConfig`, decode_config.py)
+    says, no hypothesis longer than its encoder output (see the module docstring)."""
     lengths = encoder_lengths(memory, mask)  # (B,)
     if config.ctc_weight == 1.0:
         log_probs = model.ctc.log_probs(memory)  # (B, S, V)

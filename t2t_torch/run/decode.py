@@ -52,7 +52,8 @@ from t2t_torch.datamodules.cpus import usable_cpus
 from t2t_torch.decoding.text_files import format_output, read_text_lines, write_text_lines
 from t2t_torch.errors import T2TUserError
 from t2t_torch.hparams import dataclass_from_mapping
-from t2t_torch.inference.translator import DecodeConfig, Translator
+from t2t_torch.inference.decode_config import DecodeConfig
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.metrics.bleu import corpus_scores
 from t2t_torch.metrics.decode_scores import decode_scores
 from t2t_torch.run.writable import check_output_file, check_output_folder, same_file
@@ -100,18 +101,18 @@ def decode(cfg: DictConfig) -> dict[str, float]:
     elif not options.interactive:
         split_outputs = check_split_outputs(Path(options.to_file)) if options.to_file else \
             SplitOutputs.in_folder(check_split_folder(Path(cfg.output_dir)))
-    translator = Translator.from_checkpoint(resolve_checkpoint(cfg.ckpt_path, key="ckpt_path"),
+    predictor = Predictor.from_checkpoint(resolve_checkpoint(cfg.ckpt_path, key="ckpt_path"),
                                             data_dir=cfg.get("data_dir"),
                                             device=cfg.get("device", "cpu"))
-    if translator.device.type == "cpu":
+    if predictor.device.type == "cpu":
         cap_cpu_threads()
     if scoring is not None:
-        return scoring.run(translator, config)
+        return scoring.run(predictor, config)
     if options.interactive:
-        return interactive(translator, config, io.TextIOWrapper(sys.stdin.buffer, errors="replace"), sys.stdout)
+        return interactive(predictor, config, io.TextIOWrapper(sys.stdin.buffer, errors="replace"), sys.stdout)
     if job is not None:
-        return job.run(translator, config)
-    return decode_split(translator, config, options.split, options.num_samples, split_outputs)
+        return job.run(predictor, config)
+    return decode_split(predictor, config, options.split, options.num_samples, split_outputs)
 
 
 @dataclass(frozen=True)
@@ -146,17 +147,17 @@ class FileJob:
                                    f" {len(lines)}: pass the reference of decode.from_file")
         return cls(from_file, to_file, lines, invalid, references)
 
-    def run(self, translator: Translator, config: DecodeConfig) -> dict[str, float]:
+    def run(self, predictor: Predictor, config: DecodeConfig) -> dict[str, float]:
         """Translate every line into the same line of `to_file`; BLEU and chrF when there are references."""
         if self.invalid:
             log.warning("%d of %d lines of %s were not valid UTF-8: the invalid bytes were replaced by U+FFFD",
                         self.invalid, len(self.lines), self.from_file)
-        scored = translator.translate_scored(self.lines, config)
+        scored = predictor.translate_scored(self.lines, config)
         outputs = [beams[0][0] for beams in scored]
-        write_text_lines(self.to_file, [output_line(beams, config, translator.is_classifier) for beams in scored])
-        metrics = report_speed(len(self.lines), translator.last_stats.seconds, self.to_file)
+        write_text_lines(self.to_file, [output_line(beams, config, predictor.is_classifier) for beams in scored])
+        metrics = report_speed(len(self.lines), predictor.last_stats.seconds, self.to_file)
         if self.references is not None:
-            metrics |= report_scores(outputs, self.references, translator.decode_metrics)
+            metrics |= report_scores(outputs, self.references, predictor.decode_metrics)
         return metrics
 
 
@@ -190,11 +191,11 @@ class ScoreJob:
             pairs.append((source, target))
         return cls(score_file, to_file, pairs)
 
-    def run(self, translator: Translator, config: DecodeConfig) -> dict[str, float]:
+    def run(self, predictor: Predictor, config: DecodeConfig) -> dict[str, float]:
         """Write each pair's log-probability (natural log, one per line, in order) to `to_file`."""
         started = time.perf_counter()
         try:
-            scores = translator.score(self.pairs, batch_size=config.batch_size)
+            scores = predictor.score(self.pairs, batch_size=config.batch_size)
         except T2TUserError as error:
             raise T2TUserError(f"score file '{self.score_file}': {error}") from None
         write_text_lines(self.to_file, [f"{score:.6f}" for score in scores])
@@ -248,38 +249,38 @@ def check_split_outputs(to_file: Path) -> SplitOutputs:
     return outputs
 
 
-def decode_split(translator: Translator, config: DecodeConfig, split: str, num_samples: int,
+def decode_split(predictor: Predictor, config: DecodeConfig, split: str, num_samples: int,
                  folder: Path | SplitOutputs) -> dict[str, float]:
     """Decode (the first `num_samples` of) a split of the problem; write decodes, references and inputs (into
     `folder`, or where `SplitOutputs` says); score."""
     outputs = folder if isinstance(folder, SplitOutputs) else SplitOutputs.in_folder(folder)
-    problem, data_dir = translator.problem, translator.data_dir
+    problem, data_dir = predictor.problem, predictor.data_dir
     if problem is None or data_dir is None:
-        raise T2TUserError("this translator knows no problem data: pass data_dir=<the data_dir of the training run>")
+        raise T2TUserError("this predictor knows no problem data: pass data_dir=<the data_dir of the training run>")
     dataset = problem.dataset(split, data_dir)
     count = len(dataset) if num_samples is None or num_samples < 0 else min(num_samples, len(dataset))
     if count == 0:
         raise T2TUserError(f"split '{split}' of {problem.name} in {data_dir} holds no examples to decode")
     examples = [dataset[i] for i in range(count)]
     started = time.perf_counter()
-    encoders = translator.encoders
-    if translator.is_classifier:  # labels: the argmax class of each example, by name
-        labels = translator.classify_examples([e["inputs"] for e in examples], config.batch_size)
+    encoders = predictor.encoders
+    if predictor.is_classifier:  # labels: the argmax class of each example, by name
+        labels = predictor.classify_examples([e["inputs"] for e in examples], config.batch_size)
         hypotheses = [[(label, None)] for label in labels]
-        references = [translator.label_name(int(e["targets"])) for e in examples]
+        references = [predictor.label_name(int(e["targets"])) for e in examples]
     else:
-        decoded = translator.decode_ids([e["inputs"].tolist() for e in examples], config)
+        decoded = predictor.generate([e["inputs"].tolist() for e in examples], config)
         hypotheses = [[(encoders["targets"].decode(ids), score) for ids, score in beams] for beams in decoded]
         references = [encoders["targets"].decode(e["targets"]) for e in examples]
     seconds = time.perf_counter() - started
-    inputs = [encoders["inputs"].decode(e["inputs"]) if "inputs" in encoders else f"<{translator.spec.inputs.modality}>"
+    inputs = [encoders["inputs"].decode(e["inputs"]) if "inputs" in encoders else f"<{predictor.spec.inputs.modality}>"
               for e in examples]
-    decodes = write_text_lines(outputs.decodes, [output_line(h, config, translator.is_classifier) for h in hypotheses])
+    decodes = write_text_lines(outputs.decodes, [output_line(h, config, predictor.is_classifier) for h in hypotheses])
     write_text_lines(outputs.references, [format_output(r) for r in references])
     write_text_lines(outputs.inputs, [format_output(i) for i in inputs])
     print(f"Decoded {count} examples of {problem.name}/{split}")
     metrics = report_speed(count, seconds, decodes)
-    return metrics | report_scores([h[0][0] for h in hypotheses], references, translator.decode_metrics)
+    return metrics | report_scores([h[0][0] for h in hypotheses], references, predictor.decode_metrics)
 
 
 def output_line(beams: list[tuple[str, float | None]], config: DecodeConfig, is_classifier: bool) -> str:
@@ -293,7 +294,7 @@ def output_line(beams: list[tuple[str, float | None]], config: DecodeConfig, is_
     return format_output(cells)
 
 
-def interactive(translator: Translator, config: DecodeConfig, lines: TextIO, out: TextIO) -> dict[str, float]:
+def interactive(predictor: Predictor, config: DecodeConfig, lines: TextIO, out: TextIO) -> dict[str, float]:
     """T2T's `decode_interactively`: translate each line typed on `lines` until `q` or end of input."""
     count = 0
     print("Type a sentence to translate, q to quit.", file=out, flush=True)
@@ -303,7 +304,7 @@ def interactive(translator: Translator, config: DecodeConfig, lines: TextIO, out
             break
         if not text.strip():
             continue
-        beams = translator.translate_scored([text], config)[0]
+        beams = predictor.translate_scored([text], config)[0]
         for rank, (beam, score) in enumerate(beams if config.return_beams else beams[:1]):
             prefix = f"[{rank}] " if config.return_beams else ""
             shown = f" ({score:.4f})" if config.return_beams and config.write_beam_scores and score is not None else ""

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from t2t_torch.checkpoints.average import check_same_model, find_checkpoints, last_checkpoints, load
-from t2t_torch.inference.translator import DecodeConfig, Translator, resolve_device
+from t2t_torch.inference.decode_config import DecodeConfig
+from t2t_torch.inference.predictor import Predictor, resolve_device
 from t2t_torch.run.decode import check_split_folder, decode_split
 from t2t_torch.run.writable import check_output_file, check_output_folder
 
@@ -38,8 +39,8 @@ def decode_every_checkpoint(run: str | Path, out: Path, split: str, num_samples:
     rows = []
     for (step, path), folder in zip(chosen, folders, strict=True):
         print(f"Step {step}: {path}")
-        translator = Translator.from_checkpoint(path, device=resolve_device(device))
-        metrics = decode_split(translator, config, split, num_samples, folder)
+        predictor = Predictor.from_checkpoint(path, device=resolve_device(device))
+        metrics = decode_split(predictor, config, split, num_samples, folder)
         rows.append({"step": float(step), **metrics})
     return rows
 

@@ -13,7 +13,7 @@ import torch
 
 import t2t_torch
 from t2t_torch.checkpoints.average import main
-from t2t_torch.inference.translator import Translator
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY
 
 MODEL_HPARAMS = {"hidden_size": 8, "num_hidden_layers": 1, "num_heads": 2, "filter_size": 16}
@@ -79,9 +79,9 @@ def test_run_dir_takes_the_newest_n_and_counts_last_ckpt_once(tmp_path, capsys):
     assert "steps 200, 300" in capsys.readouterr().out
     expected = (states[200]["model.body.encoder_norm.weight"] + states[300]["model.body.encoder_norm.weight"]) / 2
     torch.testing.assert_close(averaged(output)["model.body.encoder_norm.weight"], expected)
-    translator = Translator.from_checkpoint(output)  # the averaged file is a complete checkpoint for decoding
-    torch.testing.assert_close(translator.model.body.encoder_norm.weight.detach(), expected)
-    assert len(translator.translate(["1 0 1", "0 1"], beam_size=2, extra_length=3)) == 2
+    predictor = Predictor.from_checkpoint(output)  # the averaged file is a complete checkpoint for decoding
+    torch.testing.assert_close(predictor.model.body.encoder_norm.weight.detach(), expected)
+    assert len(predictor.translate(["1 0 1", "0 1"], beam_size=2, extra_length=3)) == 2
 
 
 def test_other_models_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys):

@@ -19,7 +19,7 @@ import torch
 from t2t_torch.checkpoints import atomic_io as atomic_checkpoint_io
 from t2t_torch.checkpoints.atomic_io import AtomicCheckpointIO, load_checkpoint_file
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import Translator
+from t2t_torch.inference.predictor import Predictor
 
 # A child that starts saving step 2 over the target, writes half the bytes, tells the parent on stdout and waits
 # (on a stdin the parent never writes to) to be killed mid-save.
@@ -189,5 +189,5 @@ def test_checkpoint_without_a_problem_spec_is_one_line(tmp_path):
                         "problem_info": {"target_vocab_size": 4, "input_vocab_size": 4}}
     torch.save({"state_dict": {}, "global_step": 1, "hyper_parameters": hyper_parameters}, path)
     with pytest.raises(T2TUserError, match=r"written by an older t2t-torch .* retrain it") as error:
-        Translator.from_checkpoint(path)
+        Predictor.from_checkpoint(path)
     assert "\n" not in str(error.value)

@@ -23,7 +23,7 @@ from t2t_torch.checkpoints.record import CheckpointRecord
 from t2t_torch.checkpoints.run_identity import first_differences, identity, identity_hash
 from t2t_torch.checkpoints.sharded import is_sharded_checkpoint
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import Translator
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.run.evaluate import evaluate
 from t2t_torch.run.train import check_checkpoint_matches, train
@@ -135,8 +135,8 @@ def test_a_sharded_directory_gives_the_same_record_and_weights(run, sharded):
 def test_a_sharded_directory_decodes_evaluates_warm_starts_and_averages_as_its_file(run, sharded, tmp_path):
     tmp, last = run
     texts = ["1 0 1 1", "0 0 1"]
-    expected = Translator.from_checkpoint(last).translate(texts, beam_size=2, extra_length=4)
-    assert Translator.from_checkpoint(sharded).translate(texts, beam_size=2, extra_length=4) == expected
+    expected = Predictor.from_checkpoint(last).translate(texts, beam_size=2, extra_length=4)
+    assert Predictor.from_checkpoint(sharded).translate(texts, beam_size=2, extra_length=4) == expected
     cfg = compose(tiny(["mode=eval"]), tmp)
     from_file = evaluate(cfg)
     OmegaConf.update(cfg, "ckpt_path", str(sharded))  # after composing: the command line's check reads files only

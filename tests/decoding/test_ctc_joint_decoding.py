@@ -1,7 +1,7 @@
 """Decoding that cannot loop: the CTC prefix scorer (decoding/ctc_prefix_score.py) against every alignment of tiny
 inputs, CTC-only greedy and prefix beam search (decoding/ctc_search.py), joint CTC/attention beam search equal to
 plain beam search at weight 0, hypotheses bounded by the encoder's length (inference/speech_search.py) through the
-translator and the decode entry point, the in-training decodes' `decode_eval.ctc_weight`, and the one-line errors."""
+predictor and the decode entry point, the in-training decodes' `decode_eval.ctc_weight`, and the one-line errors."""
 
 import itertools
 import math
@@ -14,7 +14,9 @@ import t2t_torch
 from t2t_torch.callbacks.decode_eval import decode_eval_callbacks
 from t2t_torch.decoding import CtcPrefixScorer, beam_search, ctc_greedy_search, ctc_prefix_beam_search
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import DecodeConfig, Translator, decode_batch
+from t2t_torch.inference.decode_config import DecodeConfig
+from t2t_torch.inference.predictor import Predictor
+from t2t_torch.inference.search import decode_batch
 from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID, FeatureSpec, ProblemSpec, symbol_feature
@@ -172,7 +174,7 @@ def test_bad_ctc_weights_are_one_line_errors():
     model = t2t_torch.model("transformer")(TINY, AUDIO).eval()  # trained without a CTC head
     with pytest.raises(T2TUserError, match=r"this model has none: pass decode.ctc_weight=0, or train with "
                                            r"hparams.model.ctc_weight > 0"):
-        Translator(model, {}, AUDIO, 100).decode_ids([torch.randn(24, 16).tolist()], DecodeConfig(ctc_weight=0.5))
+        Predictor(model, {}, AUDIO, 100).generate([torch.randn(24, 16).tolist()], DecodeConfig(ctc_weight=0.5))
     with pytest.raises(T2TUserError, match=r"decode_eval.ctc_weight must be a number in \[0, 1\]"):
         decode_eval_callbacks(OmegaConf.create({"decode_eval": {"every": 1, "ctc_weight": 2}}))
     (callback,) = decode_eval_callbacks(OmegaConf.create({"decode_eval": {"every": 1, "ctc_weight": 0.5}}))

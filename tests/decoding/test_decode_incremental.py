@@ -11,7 +11,8 @@ import torch
 
 import t2t_torch
 from t2t_torch.decoding import BeamInvariant, beam_search, expand_to_beams, greedy_search, reorder_cache
-from t2t_torch.inference.translator import DecodeConfig, decode_batch, decode_sequences
+from t2t_torch.inference.decode_config import DecodeConfig
+from t2t_torch.inference.search import decode_batch, decode_sequences
 from t2t_torch.models.t2t_model import T2TModel
 from t2t_torch.spec import ProblemSpec, symbol_feature
 

@@ -14,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import Translator, problem_from_hparams
+from t2t_torch.inference.predictor import Predictor, problem_from_hparams
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, served_vocab_files
 from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.run.decode import decode
@@ -46,13 +46,13 @@ def ckpt(tmp_path_factory):
     return tmp / "run" / "checkpoints" / "last.ckpt"
 
 
-def test_translator_rebuilds_a_reversed_subword_problem(ckpt, caplog):
-    translator = Translator.from_checkpoint(ckpt)
-    assert translator.problem.name == "text2text_files_rev" and translator.max_input_length == 64
-    outputs = translator.translate(["die Katze Nummer 5 schläft", "", "Hund " * 200, "Vogel"], beam_size=2,
+def test_predictor_rebuilds_a_reversed_subword_problem(ckpt, caplog):
+    predictor = Predictor.from_checkpoint(ckpt)
+    assert predictor.problem.name == "text2text_files_rev" and predictor.max_input_length == 64
+    outputs = predictor.translate(["die Katze Nummer 5 schläft", "", "Hund " * 200, "Vogel"], beam_size=2,
                                    extra_length=5)
     assert len(outputs) == 4 and outputs[1] == "" and all(isinstance(o, str) for o in outputs)
-    assert translator.last_stats.truncated == 1 and translator.last_stats.empty == 1
+    assert predictor.last_stats.truncated == 1 and predictor.last_stats.empty == 1
 
 
 def test_dev_split_decodes_with_references_in_the_target_language(ckpt, tmp_path):
@@ -102,26 +102,26 @@ def test_checkpoint_stores_its_vocabulary_and_decodes_without_data_dir(ckpt, tmp
     stored, recorded = checkpoint[VOCABULARIES_KEY], checkpoint["hyper_parameters"]["vocab_hashes"]
     assert set(recorded) == {"inputs", "targets"} and set(recorded.values()) <= set(stored)
     assert "t2t_vocabularies" not in (ckpt.parents[1] / "tensorboard").rglob("hparams.yaml").__next__().read_text()
-    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
-    translator = Translator.from_checkpoint(ckpt, data_dir=tmp_path / "gone")  # no vocabulary there
-    assert translator.translate(TEXTS, beam_size=1, extra_length=5) == expected
+    expected = Predictor.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    predictor = Predictor.from_checkpoint(ckpt, data_dir=tmp_path / "gone")  # no vocabulary there
+    assert predictor.translate(TEXTS, beam_size=1, extra_length=5) == expected
 
 
 def test_rebuilt_vocabulary_is_refused_in_one_line_naming_both_files(ckpt, tmp_path):
     data_dir, vocab = rebuilt_data_dir(ckpt, tmp_path)
     older = without_stored_vocabulary(ckpt, tmp_path)
     with pytest.raises(T2TUserError) as error:
-        Translator.from_checkpoint(older, data_dir=data_dir)
+        Predictor.from_checkpoint(older, data_dir=data_dir)
     message = str(error.value)
     assert "\n" not in message and f"'{vocab}'" in message and f"'{older}'" in message and "data_dir=" in message
 
 
 def test_stored_vocabulary_wins_over_a_rebuilt_one_and_splits_need_the_right_data_dir(ckpt, tmp_path, caplog):
     data_dir, vocab = rebuilt_data_dir(ckpt, tmp_path)
-    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
-    translator = Translator.from_checkpoint(ckpt, data_dir=data_dir)
-    assert translator.translate(TEXTS, beam_size=1, extra_length=5) == expected
-    assert translator.data_dir is None and str(vocab) in caplog.text  # its examples were encoded with the other one
+    expected = Predictor.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    predictor = Predictor.from_checkpoint(ckpt, data_dir=data_dir)
+    assert predictor.translate(TEXTS, beam_size=1, extra_length=5) == expected
+    assert predictor.data_dir is None and str(vocab) in caplog.text  # its examples were encoded with the other one
 
 
 def test_resume_refuses_a_rebuilt_vocabulary_in_one_line_naming_both_files(ckpt, tmp_path):
@@ -138,8 +138,8 @@ def test_resume_refuses_a_rebuilt_vocabulary_in_one_line_naming_both_files(ckpt,
 
 def test_checkpoints_from_before_the_record_are_accepted_with_a_warning(ckpt, tmp_path, caplog):
     older = without_stored_vocabulary(ckpt, tmp_path, drop_hashes=True)
-    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
-    assert Translator.from_checkpoint(older).translate(TEXTS, beam_size=1, extra_length=5) == expected
+    expected = Predictor.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    assert Predictor.from_checkpoint(older).translate(TEXTS, beam_size=1, extra_length=5) == expected
     assert "records no vocabulary hashes" in caplog.text
     hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
     caplog.clear()
@@ -153,19 +153,19 @@ def test_a_corrupt_stored_vocabulary_is_refused(ckpt, tmp_path):
         entry["text"] = entry["text"].replace("{", "{ ", 1)
     torch.save(checkpoint, tmp_path / "corrupt.ckpt")
     with pytest.raises(T2TUserError, match="does not store the inputs vocabulary it recorded"):
-        Translator.from_checkpoint(tmp_path / "corrupt.ckpt")
+        Predictor.from_checkpoint(tmp_path / "corrupt.ckpt")
 
 
 def test_checkpoint_decodes_after_its_corpus_and_data_dir_are_gone(ckpt, tmp_path, caplog):
     """The stored vocabulary is enough: the corpus files the vocabulary was named after may be deleted too."""
     checkpoint = torch.load(ckpt, weights_only=True)
-    expected = Translator.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
+    expected = Predictor.from_checkpoint(ckpt).translate(TEXTS, beam_size=1, extra_length=5)
     run_config = checkpoint["hyper_parameters"]["run_config"]
     gone = tmp_path / "gone"
     run_config["problem"]["data_files"] = {split: str(gone / Path(file).name)  # as if the corpus were deleted
                                            for split, file in run_config["problem"]["data_files"].items()}
     run_config["data_dir"] = str(gone / "data")
     torch.save(checkpoint, tmp_path / "moved.ckpt")
-    translator = Translator.from_checkpoint(tmp_path / "moved.ckpt")
-    assert translator.translate(TEXTS, beam_size=1, extra_length=5) == expected
-    assert translator.data_dir is None
+    predictor = Predictor.from_checkpoint(tmp_path / "moved.ckpt")
+    assert predictor.translate(TEXTS, beam_size=1, extra_length=5) == expected
+    assert predictor.data_dir is None

@@ -1,4 +1,4 @@
-"""`decode.score_file` with a language model (decoder-only, t2t_torch/inference/translator.py `Translator.score`):
+"""`decode.score_file` with a language model (decoder-only, t2t_torch/inference/predictor.py `Predictor.score`):
 the source is the prompt and only the target is scored, so two sources with one target score differently, and the
 score is the log-probability that incremental decoding from the prompt gives the target's tokens and eos."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from t2t_torch.inference.translator import Translator
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
@@ -57,11 +57,11 @@ def test_the_source_is_the_prompt_so_other_sources_score_one_target_differently(
 
 
 def test_the_score_is_what_decoding_from_the_prompt_gives_the_target(lm_checkpoint, tmp_path):
-    from t2t_torch.inference.translator import continuation
+    from t2t_torch.inference.scoring import continuation
 
     scores = score_file(lm_checkpoint, tmp_path, PAIRS)
-    translator = Translator.from_checkpoint(lm_checkpoint)
-    model, encoder = translator.model.eval(), translator.encoders["targets"]
+    predictor = Predictor.from_checkpoint(lm_checkpoint)
+    model, encoder = predictor.model.eval(), predictor.encoders["targets"]
     for (source, target), score in zip(PAIRS, scores, strict=True):
         prompt = torch.tensor([encoder.encode(source)])
         wanted = [*encoder.encode(continuation(source, target)), EOS_ID]
@@ -77,7 +77,7 @@ def test_the_score_is_what_decoding_from_the_prompt_gives_the_target(lm_checkpoi
 
 
 def test_continuation_adds_one_space_only_where_none_is():
-    from t2t_torch.inference.translator import continuation
+    from t2t_torch.inference.scoring import continuation
 
     assert continuation("the cat", "sleeps") == " sleeps"
     assert continuation("the cat ", "sleeps") == "sleeps" and continuation("the cat", " sleeps") == " sleeps"

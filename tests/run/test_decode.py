@@ -1,6 +1,6 @@
 """Decoding end to end (issue 3): a tiny Transformer trained for 500 steps on a generated copy task (decimal
 sequences of length 1-12, ~8 s on one CPU thread), then decoded through `decode(cfg)` (what `decode.py` /
-`t2t-decode` run) and the `Translator` API. How well 500 steps learn the task depends on the machine's kernels and
+`t2t-decode` run) and the `Predictor` API. How well 500 steps learn the task depends on the machine's kernels and
 the seed (per-sequence dev accuracy 0.92-1.0 measured), so one test checks that it was learned, with a margin, and
 the others check the decoding machinery against the model's own decodes (the same answer through another path),
 not against a perfect copy. Training also exercises the BLEU callback and `keep_checkpoint_max`, which feed
@@ -23,7 +23,8 @@ from t2t_torch.callbacks.decode_eval import DecodeEval, decode_eval_callbacks
 from t2t_torch.checkpoints.average import main as avg_main
 from t2t_torch.cli.decode import main as decode_main
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import DecodeConfig, Translator
+from t2t_torch.inference.decode_config import DecodeConfig
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.run.decode import decode, interactive
 from t2t_torch.run.train import train
 from tests.fixtures.helpers import compose
@@ -61,8 +62,8 @@ def ckpt(trained: tuple[Path, dict[str, float]]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def translator(ckpt: Path) -> Translator:
-    return Translator.from_checkpoint(ckpt)
+def predictor(ckpt: Path) -> Predictor:
+    return Predictor.from_checkpoint(ckpt)
 
 
 def decode_cfg(ckpt: Path, tmp_path: Path, *overrides: str):
@@ -81,15 +82,15 @@ def test_training_learned_the_task_and_logged_real_bleu(trained):
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("step-*.ckpt")) == ["step-250.ckpt", "step-500.ckpt"]
 
 
-def test_translator_copies_and_keeps_order_across_length_sorted_batches(translator):
+def test_predictor_copies_and_keeps_order_across_length_sorted_batches(predictor):
     lines = ["1", "0 1 1 0 1 0 0 1 1 1 0", "1 0", "0 0 0 1 1 0 1", "1 1 1", "0 1 0 1 0 1 0 1 0 1", "0"]
-    batched = translator.translate(lines, batch_size=3)  # sorted longest first, restored in order
-    singles = [translator.translate([line])[0] for line in lines]
+    batched = predictor.translate(lines, batch_size=3)  # sorted longest first, restored in order
+    singles = [predictor.translate([line])[0] for line in lines]
     assert batched == singles
     assert sum(out == line for out, line in zip(batched, lines, strict=True)) >= 5  # and it copies
 
 
-def test_decode_file_gives_one_defined_output_per_line(ckpt, translator, tmp_path, caplog):
+def test_decode_file_gives_one_defined_output_per_line(ckpt, predictor, tmp_path, caplog):
     source = tmp_path / "in.txt"
     source.write_bytes(b"1 0 1\n\n0 0 1 1\r\n   \n1 0 \xff 1\nx y\n" + b"1 0 " * 5 + b"\n0 1\n")
     cfg = decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", f"decode.to_file={tmp_path / 'out.txt'}",
@@ -98,7 +99,7 @@ def test_decode_file_gives_one_defined_output_per_line(ckpt, translator, tmp_pat
         metrics = decode(cfg)
     out = (tmp_path / "out.txt").read_text(encoding="utf-8").split("\n")
     lines = ("1 0 1", "0 0 1 1", "1 0 " * 5, "0 1")
-    a, b, long, c = (translator.translate([line], max_input_size=8)[0] for line in lines)
+    a, b, long, c = (predictor.translate([line], max_input_size=8)[0] for line in lines)
     assert out == [a, "", b, "", "", "", long, c, ""]  # the long line truncated to 7 tokens + eos
     assert metrics["lines"] == 8 and metrics["sentences_per_second"] > 0
     warnings = " ".join(r.getMessage() for r in caplog.records)
@@ -108,16 +109,16 @@ def test_decode_file_gives_one_defined_output_per_line(ckpt, translator, tmp_pat
     assert "1 of 8 input lines were longer than 8 tokens and were truncated" in warnings
 
 
-def test_return_beams_are_tab_separated_best_first(ckpt, translator, tmp_path):
+def test_return_beams_are_tab_separated_best_first(ckpt, predictor, tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("1 1 0\n\n0 1\n")
     cfg = decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", "decode.return_beams=true", "decode.beam_size=3")
     decode(cfg)
     rows = [line.split("\t") for line in (tmp_path / "run" / "decodes.txt").read_text().splitlines()]
     assert [len(r) for r in rows] == [6, 6, 6]  # three beams, each followed by its score
-    assert [r[0] for r in rows] == [*translator.translate(["1 1 0"], beam_size=3), "",
-                                    *translator.translate(["0 1"], beam_size=3)] and rows[1] == [""] * 6
-    scored = translator.translate_scored(["1 1 0"], beam_size=3)[0]
+    assert [r[0] for r in rows] == [*predictor.translate(["1 1 0"], beam_size=3), "",
+                                    *predictor.translate(["0 1"], beam_size=3)] and rows[1] == [""] * 6
+    scored = predictor.translate_scored(["1 1 0"], beam_size=3)[0]
     assert rows[0][0::2] == [text for text, _ in scored]
     scores = [float(cell) for cell in rows[0][1::2]]
     assert scores == sorted(scores, reverse=True) and scores == pytest.approx([s for _, s in scored], abs=1e-5)
@@ -127,23 +128,23 @@ def test_return_beams_are_tab_separated_best_first(ckpt, translator, tmp_path):
     assert [line.split("\t") for line in (tmp_path / "plain.txt").read_text().splitlines()] == [r[0::2] for r in rows]
 
 
-def test_a_beam_score_is_the_log_probability_over_t2ts_length_penalty(translator):
+def test_a_beam_score_is_the_log_probability_over_t2ts_length_penalty(predictor):
     """The score written with return_beams is the search's: log p(hypothesis + eos | input) / ((5 + n) / 6)^alpha,
-    n counting the eos; the log-probability is recomputed by teacher forcing (`Translator.score`)."""
+    n counting the eos; the log-probability is recomputed by teacher forcing (`Predictor.score`)."""
     for alpha in (0.0, 0.6):
-        text, score = translator.translate_scored(["1 1 0 1"], beam_size=3, alpha=alpha)[0][0]
-        tokens = len(translator.encoders["targets"].encode(text)) + 1
-        log_prob = translator.score([("1 1 0 1", text)])[0]
+        text, score = predictor.translate_scored(["1 1 0 1"], beam_size=3, alpha=alpha)[0][0]
+        tokens = len(predictor.encoders["targets"].encode(text)) + 1
+        log_prob = predictor.score([("1 1 0 1", text)])[0]
         assert score == pytest.approx(log_prob / ((5 + tokens) / 6) ** alpha, rel=1e-4, abs=1e-5)
 
 
-def test_default_mode_decodes_the_dev_split_and_prints_bleu_with_signature(ckpt, translator, tmp_path, capsys):
+def test_default_mode_decodes_the_dev_split_and_prints_bleu_with_signature(ckpt, predictor, tmp_path, capsys):
     folder = tmp_path / "dev_decodes"
     metrics = decode(decode_cfg(ckpt, tmp_path, "decode.num_samples=20", f"decode.to_file={folder}"))
     decodes, references, inputs = ((folder / f"{n}.txt").read_text().splitlines()
                                    for n in ("decodes", "references", "inputs"))
     assert len(decodes) == 20 and references == inputs  # the copy task: each reference is its input
-    assert decodes == translator.translate(inputs)
+    assert decodes == predictor.translate(inputs)
     assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(decodes, [references]).score) and metrics["bleu"] > 90
     assert metrics["chrf"] == pytest.approx(sacrebleu.corpus_chrf(decodes, [references]).score)
     printed = capsys.readouterr().out
@@ -159,17 +160,17 @@ def test_reference_file_scores_bleu(ckpt, tmp_path):
     assert 0 < metrics["bleu"] < 100
 
 
-def test_beam_one_greedy_and_sampling(translator):
+def test_beam_one_greedy_and_sampling(predictor):
     lines = ["1 0 1 1", "0 0 1"]
-    greedy = translator.translate(lines, beam_size=1)
-    assert translator.translate(lines, sampling_method="random", sampling_temp=0.0) == greedy  # temperature 0: argmax
-    assert translator.translate(lines, beam_size=4) == greedy == lines  # short inputs: learned without doubt
+    greedy = predictor.translate(lines, beam_size=1)
+    assert predictor.translate(lines, sampling_method="random", sampling_temp=0.0) == greedy  # temperature 0: argmax
+    assert predictor.translate(lines, beam_size=4) == greedy == lines  # short inputs: learned without doubt
 
 
-def test_interactive_translates_each_line_until_q(translator):
+def test_interactive_translates_each_line_until_q(predictor):
     out = io.StringIO()
-    result = interactive(translator, DecodeConfig(), io.StringIO("1 0\n\n0 1 1\nq\n1 1\n"), out)
-    assert out.getvalue().splitlines()[1:] == translator.translate(["1 0", "0 1 1"]) and result["lines"] == 2
+    result = interactive(predictor, DecodeConfig(), io.StringIO("1 0\n\n0 1 1\nq\n1 1\n"), out)
+    assert out.getvalue().splitlines()[1:] == predictor.translate(["1 0", "0 1 1"]) and result["lines"] == 2
 
 
 @pytest.mark.parametrize(("overrides", "needle"), [
@@ -211,7 +212,7 @@ def test_averaged_checkpoints_of_the_run_decode(trained, tmp_path):
     assert avg_main([str(run_dir), "--n", "2", "--output_path", str(output)]) == 0
     checkpoint = torch.load(output, weights_only=True)
     assert checkpoint["averaged_checkpoints"] == [str(run_dir / "checkpoints" / f"step-{s}.ckpt") for s in (250, 500)]
-    (decoded,) = Translator.from_checkpoint(output).translate(["1 1 0"])  # weights: checkpoints/test_avg_checkpoints.py
+    (decoded,) = Predictor.from_checkpoint(output).translate(["1 1 0"])  # weights: checkpoints/test_avg_checkpoints.py
     assert decoded and set(decoded.split()) <= set("0123456789")
 
 
@@ -243,7 +244,7 @@ def test_output_and_reference_are_checked_before_anything_is_decoded(to_file, re
     def no_decoding(*args, **kwargs):
         raise AssertionError("the checkpoint was loaded before the paths were checked")
 
-    monkeypatch.setattr(Translator, "from_checkpoint", no_decoding)
+    monkeypatch.setattr(Predictor, "from_checkpoint", no_decoding)
     with pytest.raises(T2TUserError, match=needle) as error:
         decode(decode_cfg(ckpt, tmp_path, f"decode.from_file={source}", f"decode.to_file={names[to_file]}",
                           f"decode.reference={reference}"))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import Translator
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.run.decode import decode
 from t2t_torch.run.evaluate import evaluate
 from t2t_torch.run.train import train
@@ -66,9 +66,9 @@ def test_score_file_gives_each_pair_its_log_probability(run, tmp_path):
     scores = [float(line) for line in (tmp_path / "scores.txt").read_text().splitlines()]
     assert len(scores) == 3 and all(s < 0 for s in scores) and metrics["pairs"] == 3
     # the same number by hand: log-softmax of the model's logits at each target token (eos included)
-    translator = Translator.from_checkpoint(ckpt)
-    encode = translator.encoders["inputs"].encode
-    model = translator.model.eval()
+    predictor = Predictor.from_checkpoint(ckpt)
+    encode = predictor.encoders["inputs"].encode
+    model = predictor.model.eval()
     for (source, target), score in zip(pairs, scores, strict=True):
         batch = {"inputs": torch.tensor([[*encode(source), 1]]), "targets": torch.tensor([[*encode(target), 1]])}
         with torch.no_grad():

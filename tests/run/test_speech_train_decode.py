@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 import t2t_torch.run.train
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import Translator
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.metrics.decode_scores import decode_scores
 from t2t_torch.run.decode import decode
 from t2t_torch.run.train import train
@@ -97,7 +97,7 @@ def test_a_split_of_audio_decodes_and_scores_wer_and_cer(checkpoint):
 
 
 def test_text_cannot_be_decoded_by_a_speech_model(checkpoint):
-    translator = Translator.from_checkpoint(checkpoint[0])
-    assert translator.decode_metrics == ("wer", "cer")
+    predictor = Predictor.from_checkpoint(checkpoint[0])
+    assert predictor.decode_metrics == ("wer", "cer")
     with pytest.raises(T2TUserError, match="has no text inputs to decode from text: decode one of its splits"):
-        translator.translate(["hello"])
+        predictor.translate(["hello"])

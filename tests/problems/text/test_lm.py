@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 import t2t_torch
 from t2t_torch.errors import T2TUserError
-from t2t_torch.inference.translator import Translator
+from t2t_torch.inference.predictor import Predictor
 from t2t_torch.problems.text import lm_datasets as lm_sources
 from t2t_torch.problems.text.lm import STATS_SUFFIX, pack
 from t2t_torch.run.train import train
@@ -290,17 +290,17 @@ def test_training_logs_finite_loss_and_perplexities(trained_run: Path) -> None:
     last = evals[-1]
     perplexity, per_word = float(last["eval/perplexity"]), float(last["eval/perplexity_per_word"])
     assert np.isfinite(float(last["eval/loss"])) and 1 < perplexity < 300  # at most the 300-id vocabulary
-    ratio = Translator.from_checkpoint(trained_run / "checkpoints" / "last.ckpt").spec.extra["tokens_per_word"]
+    ratio = Predictor.from_checkpoint(trained_run / "checkpoints" / "last.ckpt").spec.extra["tokens_per_word"]
     assert per_word == pytest.approx(np.exp(-float(last["eval/neg_log_perplexity"]) * ratio), rel=1e-4)
 
 
 def test_decoder_only_checkpoint_continues_a_prompt(trained_run: Path) -> None:
-    translator = Translator.from_checkpoint(trained_run / "checkpoints" / "last.ckpt")
-    assert translator.model.family == "decoder" and "tokens_per_word" in translator.spec.extra
+    predictor = Predictor.from_checkpoint(trained_run / "checkpoints" / "last.ckpt")
+    assert predictor.model.family == "decoder" and "tokens_per_word" in predictor.spec.extra
     prompts = ["the jury", "the old cat", "a dog"]
     options = {"sampling_method": "random", "sampling_temp": 0.8, "sampling_keep_top_k": 20, "seed": 1,
                "extra_length": 20}
-    first = translator.translate(prompts, **options)
-    assert translator.translate(prompts, **options) == first  # a fixed seed draws the same
+    first = predictor.translate(prompts, **options)
+    assert predictor.translate(prompts, **options) == first  # a fixed seed draws the same
     assert all(text.startswith(prompt) for text, prompt in zip(first, prompts, strict=True))  # decoded as one text
     assert any(len(text) > len(prompt) for text, prompt in zip(first, prompts, strict=True))

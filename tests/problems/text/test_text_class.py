@@ -275,9 +275,9 @@ def test_transformer_encoder_trains_on_text2class_files(tmp_path):
                  "trainer.val_check_interval=3"]
     metrics = train(compose(overrides, tmp_path))
     assert math.isfinite(metrics["eval/loss"]) and 0.0 <= metrics["eval/accuracy"] <= 1.0
-    from t2t_torch.inference.translator import Translator
+    from t2t_torch.inference.predictor import Predictor
 
-    translator = Translator.from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
-    predicted = translator.translate(["it was great and lovely", "it was dull"])
+    predictor = Predictor.from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    predicted = predictor.translate(["it was great and lovely", "it was dull"])
     assert set(predicted) <= {"bad", "good"} and len(predicted) == 2
     assert np.isfinite(metrics["eval/accuracy"])
