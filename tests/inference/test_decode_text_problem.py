@@ -11,17 +11,16 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from omegaconf import OmegaConf
 
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.predictor import Predictor, problem_from_hparams
 from t2t_torch.models.checkpoint_vocabulary import VOCABULARIES_KEY, served_vocab_files
 from t2t_torch.models.t2t_module import T2TModule
 from t2t_torch.run.decode import decode
-from t2t_torch.run.train import check_checkpoint_matches, train
+from t2t_torch.run.train import check_checkpoint_matches
 from t2t_torch.text import SubwordEncoder
 from tests.fixtures.helpers import compose
-from tests.fixtures.text import offline_config
+from tests.fixtures.text import train_offline
 
 SETTINGS = [
     "problem=text2text_files_rev", "hparams=transformer_tiny", "hparams.model.hidden_size=32",
@@ -33,17 +32,7 @@ SETTINGS = [
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("text_problem")
-    cfg = compose(SETTINGS, tmp)
-    for key, value in offline_config("text2text_files", tmp / "raw").items():
-        OmegaConf.update(cfg, f"problem.{key}", value, force_add=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(cfg)
-    finally:
-        torch.set_num_threads(threads)
-    return tmp / "run" / "checkpoints" / "last.ckpt"
+    return train_offline(SETTINGS, tmp_path_factory.mktemp("text_problem")) / "checkpoints" / "last.ckpt"
 
 
 def test_predictor_rebuilds_a_reversed_subword_problem(ckpt, caplog):

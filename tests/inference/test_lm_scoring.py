@@ -8,32 +8,21 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from t2t_torch.inference.predictor import Predictor
 from t2t_torch.run.decode import decode
-from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 from tests.fixtures.helpers import QUIET_TRAINER, TINY_MODEL, compose
-from tests.fixtures.lm import offline_config
+from tests.fixtures.text import train_offline
 
 
 @pytest.fixture(scope="module")
 def lm_checkpoint(tmp_path_factory) -> Path:
     """A tiny decoder-only Transformer trained for two steps on text2self_files (tests/fixtures/lm.py)."""
-    tmp = tmp_path_factory.mktemp("lm_scoring")
-    cfg = compose(["problem=text2self_files", "model=transformer", *TINY_MODEL, *QUIET_TRAINER,
-                   "trainer.max_steps=2", "trainer.val_check_interval=2", "hparams.batching.batch_size=256",
-                   "hparams.batching.max_length=64"], tmp)
-    for key, value in offline_config("text2self_files", tmp / "raw").items():
-        OmegaConf.update(cfg, f"problem.{key}", value, force_add=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(cfg)
-    finally:
-        torch.set_num_threads(threads)
-    return tmp / "run" / "checkpoints" / "last.ckpt"
+    run = train_offline(["problem=text2self_files", "model=transformer", *TINY_MODEL, *QUIET_TRAINER,
+                         "trainer.max_steps=2", "trainer.val_check_interval=2", "hparams.batching.batch_size=256",
+                         "hparams.batching.max_length=64"], tmp_path_factory.mktemp("lm_scoring"))
+    return run / "checkpoints" / "last.ckpt"
 
 
 PAIRS = [("the old cat", "sleeps ."), ("a dog number 7", "sleeps ."), ("the old cat", "runs .")]

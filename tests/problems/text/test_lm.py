@@ -12,19 +12,17 @@ from typing import Any
 import datasets
 import numpy as np
 import pytest
-import torch
-from omegaconf import OmegaConf
 
 import t2t_torch
 from t2t_torch.errors import T2TUserError
 from t2t_torch.inference.predictor import Predictor
 from t2t_torch.problems.text import lm_datasets as lm_sources
 from t2t_torch.problems.text.lm import STATS_SUFFIX, pack
-from t2t_torch.run.train import train
 from t2t_torch.spec import EOS_ID
 from t2t_torch.text import ByteEncoder
-from tests.fixtures.helpers import QUIET_TRAINER, TINY_MODEL, compose
-from tests.fixtures.lm import offline_config, sentence, write_brown, write_lines
+from tests.fixtures.helpers import QUIET_TRAINER, TINY_MODEL
+from tests.fixtures.lm import sentence, write_brown, write_lines
+from tests.fixtures.text import train_offline
 
 LINES = ["the cat sleeps", "a dog runs far away", "birds sing", "the old horse eats hay slowly today"]
 DEV = ["the dog sleeps", "a cat sings loudly"]
@@ -268,19 +266,9 @@ def test_enwik8_splits_the_download_into_byte_blocks(tmp_path: Path, monkeypatch
 # End to end: a tiny decoder-only Transformer on text2self_files ----------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("lm_run")
-    cfg = compose(["problem=text2self_files", "model=transformer", *TINY_MODEL, *QUIET_TRAINER,
-                   "trainer.max_steps=8", "trainer.val_check_interval=4", "hparams.batching.batch_size=256",
-                   "hparams.batching.max_length=64"], tmp)
-    for key, value in offline_config("text2self_files", tmp / "raw").items():
-        OmegaConf.update(cfg, f"problem.{key}", value, force_add=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(cfg)
-    finally:
-        torch.set_num_threads(threads)
-    return tmp / "run"
+    return train_offline(["problem=text2self_files", "model=transformer", *TINY_MODEL, *QUIET_TRAINER,
+                          "trainer.max_steps=8", "trainer.val_check_interval=4", "hparams.batching.batch_size=256",
+                          "hparams.batching.max_length=64"], tmp_path_factory.mktemp("lm_run"))
 
 
 def test_training_logs_finite_loss_and_perplexities(trained_run: Path) -> None:
